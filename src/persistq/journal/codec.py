@@ -1,0 +1,98 @@
+"""The journal record codec: lists of text fields to checksummed lines and back.
+
+Pure functions, no I/O. A persistq journal starts with ``HEADER``; every record
+after it is one line::
+
+    <crc32 of payload, 8 lowercase hex digits> TAB <payload> LF
+
+where the payload is the fields, each escaped (backslash, tab, LF, CR), joined by
+tabs. A journal without the header is a plain PyMPX journal: each line is the
+fields joined by tabs, unescaped and unchecked.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Final
+
+HEADER: Final = b"#persistq-journal 1\n"
+"""First line of every journal persistq writes."""
+
+_ESCAPES: Final = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES: Final = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+_CRC_WIDTH: Final = 8
+
+
+class RecordError(ValueError):
+    """A line is not a valid record (bad checksum, bad escape, bad framing)."""
+
+
+def escape_field(field: str) -> str:
+    """Return ``field`` with backslash, tab, LF and CR escaped."""
+    if "\\" not in field and "\t" not in field and "\n" not in field and "\r" not in field:
+        return field
+    return "".join(_ESCAPES.get(ch, ch) for ch in field)
+
+
+def unescape_field(text: str) -> str:
+    """Invert :func:`escape_field`; raise RecordError on a malformed escape."""
+    if "\\" not in text:
+        if "\t" in text or "\n" in text or "\r" in text:
+            raise RecordError(f"unescaped control character in field {text!r}")
+        return text
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            if i + 1 >= n or text[i + 1] not in _UNESCAPES:
+                raise RecordError(f"bad escape at offset {i} in field {text!r}")
+            out.append(_UNESCAPES[text[i + 1]])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def encode_record(fields: Sequence[str]) -> bytes:
+    """Return the journal line (with its trailing LF) for a non-empty list of fields."""
+    if not fields:
+        raise RecordError("a record needs at least one field")
+    payload = "\t".join(escape_field(f) for f in fields).encode("utf-8")
+    return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
+
+
+def decode_record(line: bytes) -> tuple[str, ...]:
+    """Return the fields of one checksummed line (with or without its LF)."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    if len(line) <= _CRC_WIDTH or line[_CRC_WIDTH : _CRC_WIDTH + 1] != b"\t":
+        raise RecordError("record is too short or lacks its checksum")
+    try:
+        expected = int(line[:_CRC_WIDTH], 16)
+    except ValueError:
+        raise RecordError("record checksum is not hexadecimal") from None
+    payload = line[_CRC_WIDTH + 1 :]
+    if zlib.crc32(payload) != expected:
+        raise RecordError("record checksum does not match its payload")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"record is not UTF-8: {exc}") from None
+    return tuple(unescape_field(f) for f in text.split("\t"))
+
+
+def decode_plain_line(line: bytes) -> tuple[str, ...]:
+    """Return the fields of one plain PyMPX journal line (with or without its line end)."""
+    if line.endswith(b"\r\n"):
+        line = line[:-2]
+    elif line.endswith(b"\n"):
+        line = line[:-1]
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"line is not UTF-8: {exc}") from None
+    return tuple(text.split("\t"))
