@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -13,13 +12,13 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from persistq.durability import Durability, check_durability, fsync_directory
+from persistq import pickup
+from persistq.durability import Durability, check_durability
 from persistq.errors import MessageFormatError, PersistqError, UpstreamFailureError
-from persistq.journal.naming import Kind, check_prefix, journal_file_name, parse_journal_name
-from persistq.journal.reader import OnCorrupt, iter_records
+from persistq.journal.naming import Kind, check_prefix, journal_file_name
+from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
 from persistq.messages import Converter, Formatter, MessageCodec
-from persistq.outstanding import outstanding
 from persistq.sentinels import DONE, FAILED, is_control
 
 log = logging.getLogger(__name__)
@@ -66,13 +65,20 @@ class PersistentQueue:
         self.codec = MessageCodec(tuple(formatter_list or ()), tuple(converter_list or ()))
         self.current_pickup_dir = _optional_dir(current_pickup_dir)
         self.previous_pickup_dir = _optional_dir(previous_pickup_dir)
-        if self.current_pickup_dir is not None:
-            os.makedirs(self.current_pickup_dir, exist_ok=True)
         if self.previous_pickup_dir is not None and not os.path.isdir(self.previous_pickup_dir):
             raise PersistqError(
                 f"previous_pickup_dir {self.previous_pickup_dir!r} does not exist or is not a "
                 "directory; pass None when there is no previous run to recover"
             )
+        if self.current_pickup_dir is not None:
+            os.makedirs(self.current_pickup_dir, exist_ok=True)
+            if self.previous_pickup_dir is not None and not self._previous_is_current():
+                pickup.write_pointer(
+                    self.current_pickup_dir,
+                    self.pickup_file_prefix,
+                    self.previous_pickup_dir,
+                    self.durability,
+                )
         if isinstance(mp_context, str) or mp_context is None:
             mp_context = multiprocessing.get_context(mp_context)
         self.joinable_queue: Any = mp_context.JoinableQueue() if use_queue else None
@@ -136,18 +142,6 @@ class PersistentQueue:
         if writer is not None:
             writer.append(fields)
             self._journalled_here = True
-
-    def _journal_paths(self, directory: str, kind: Kind) -> list[str]:
-        found = []
-        for name in os.listdir(directory):
-            parsed = parse_journal_name(name, self.pickup_file_prefix)
-            if parsed is not None and parsed.kind == kind:
-                found.append((parsed.sort_key(), name))
-        return [os.path.join(directory, name) for _, name in sorted(found)]
-
-    def _read_fields(self, directory: str, kind: Kind) -> Iterator[Fields]:
-        for path in self._journal_paths(directory, kind):
-            yield from iter_records(path, on_corrupt=self.on_corrupt)
 
     def _message(self, fields: Fields, source: str) -> Any:
         try:
@@ -231,7 +225,9 @@ class PersistentQueue:
                 raise PersistqError("use_queue=False needs a current_pickup_dir to read work from")
             work: collections.deque[Any] = collections.deque(
                 self._message(fields, self.current_pickup_dir)
-                for fields in self._read_fields(self.current_pickup_dir, "requested")
+                for fields in pickup.read_fields(
+                    self.current_pickup_dir, self.pickup_file_prefix, "requested", self.on_corrupt
+                )
             )
             work.extend([DONE] * self.number_of_workers)
             self._file_work = work
@@ -298,11 +294,11 @@ class PersistentQueue:
             if directory is None:
                 self._outstanding = []
             else:
-                completed = self._read_fields(directory, "completed")
-                requested = self._read_fields(directory, "requested")
                 self._outstanding = [
                     (fields, self._message(fields, directory))
-                    for fields in outstanding(requested, completed)
+                    for fields in pickup.outstanding_fields(
+                        directory, self.pickup_file_prefix, self.on_corrupt
+                    )
                 ]
         return self._outstanding
 
@@ -329,8 +325,13 @@ class PersistentQueue:
             )
         work = self._compute_outstanding()
         self._requeued_once = True
-        if work and not same_dir:
-            self._journal_requeued([fields for fields, _ in work])
+        if self.current_pickup_dir is not None and not same_dir:
+            pickup.publish_requeued(
+                self.current_pickup_dir,
+                self.pickup_file_prefix,
+                [fields for fields, _ in work],
+                self.durability,
+            )
         for fields, message in work:
             log.info("requeuing %r", message)
             self._requeued_unput[fields] += 1
@@ -341,38 +342,6 @@ class PersistentQueue:
         if self.previous_pickup_dir is None or self.current_pickup_dir is None:
             return False
         return os.path.samefile(self.previous_pickup_dir, self.current_pickup_dir)
-
-    def _journal_requeued(self, records: list[Fields]) -> None:
-        # Written whole under a temporary name and then linked in, so that a crash
-        # leaves either every requeued record journalled or none of them.
-        directory = self.current_pickup_dir
-        if directory is None:
-            return
-        name = journal_file_name(self.pickup_file_prefix, "requested", os.getpid(), requeued=True)
-        temporary = os.path.join(directory, name + ".part")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)  # left by a crash during an earlier requeue
-        writer = JournalWriter(temporary, self.durability)
-        try:
-            writer.append_many(records)
-        finally:
-            writer.close()
-        _publish_no_clobber(temporary, os.path.join(directory, name))
-        if self.durability == "fsync":
-            fsync_directory(directory)
-
-
-def _publish_no_clobber(temporary: str, final: str) -> None:
-    stem, ext = os.path.splitext(final)
-    candidate, n = final, 1
-    while True:
-        try:
-            os.link(temporary, candidate)
-            break
-        except FileExistsError:
-            n += 1
-            candidate = f"{stem}{n}{ext}"
-    os.unlink(temporary)
 
 
 def _optional_dir(path: str | os.PathLike[str] | None) -> str | None:

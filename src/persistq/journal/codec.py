@@ -71,12 +71,8 @@ def decode_record(line: bytes) -> tuple[str, ...]:
         line = line[:-1]
     if len(line) <= _CRC_WIDTH or line[_CRC_WIDTH : _CRC_WIDTH + 1] != b"\t":
         raise RecordError("record is too short or lacks its checksum")
-    try:
-        expected = int(line[:_CRC_WIDTH], 16)
-    except ValueError:
-        raise RecordError("record checksum is not hexadecimal") from None
     payload = line[_CRC_WIDTH + 1 :]
-    if zlib.crc32(payload) != expected:
+    if b"%08x" % zlib.crc32(payload) != line[:_CRC_WIDTH]:
         raise RecordError("record checksum does not match its payload")
     try:
         text = payload.decode("utf-8")

@@ -1,0 +1,83 @@
+"""The record codec: exact round trips, checksums that catch damage, PyMPX lines."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from persistq.journal.codec import (
+    RecordError,
+    decode_plain_line,
+    decode_record,
+    encode_record,
+    escape_field,
+    unescape_field,
+)
+
+AWKWARD = ["", "plain", "tab\there", "new\nline", "back\\slash", "cr\rlf\r\n", "\\t", "ünï☃", "\\"]
+
+
+@pytest.mark.parametrize("field", AWKWARD)
+def test_a_field_round_trips(field: str) -> None:
+    assert unescape_field(escape_field(field)) == field
+    assert decode_record(encode_record([field])) == (field,)
+
+
+def test_fields_round_trip_together() -> None:
+    assert decode_record(encode_record(AWKWARD)) == tuple(AWKWARD)
+
+
+def test_a_record_is_one_line() -> None:
+    line = encode_record(AWKWARD)
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+
+
+@given(st.lists(st.text(), min_size=1))
+def test_any_list_of_fields_round_trips(fields: list[str]) -> None:
+    line = encode_record(fields)
+    assert line.count(b"\n") == 1
+    assert decode_record(line) == tuple(fields)
+
+
+@given(st.lists(st.text(), min_size=1), st.data())
+def test_any_single_bit_flip_is_detected(fields: list[str], data: st.DataObject) -> None:
+    line = bytearray(encode_record(fields)[:-1])
+    position = data.draw(st.integers(0, len(line) - 1))
+    line[position] ^= 1 << data.draw(st.integers(0, 7))
+    with pytest.raises(RecordError):
+        decode_record(bytes(line))
+
+
+@given(st.lists(st.text(), min_size=1), st.data())
+def test_a_truncated_record_is_detected(fields: list[str], data: st.DataObject) -> None:
+    line = encode_record(fields)
+    cut = data.draw(st.integers(0, len(line) - 2))
+    with pytest.raises(RecordError):
+        decode_record(line[:cut])
+
+
+def test_an_empty_record_is_refused() -> None:
+    with pytest.raises(RecordError):
+        encode_record([])
+
+
+@pytest.mark.parametrize("bad", ["a\\", "a\\x", "tab\tinside"])
+def test_malformed_escapes_are_refused(bad: str) -> None:
+    with pytest.raises(RecordError):
+        unescape_field(bad)
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [
+        (b"file.csv\n", ("file.csv",)),
+        (b"a\tb\t3\n", ("a", "b", "3")),
+        (b"windows\r\n", ("windows",)),
+        (b"  spaces kept  \n", ("  spaces kept  ",)),
+        (b"\n", ("",)),
+    ],
+)
+def test_plain_pympx_lines_split_on_tabs(line: bytes, fields: tuple[str, ...]) -> None:
+    assert decode_plain_line(line) == fields

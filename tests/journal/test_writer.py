@@ -1,0 +1,135 @@
+"""The appender: durability levels, group commit, and appending after a crash."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from persistq.errors import PersistqError
+from persistq.journal.codec import HEADER, encode_record
+from persistq.journal.reader import read_records
+from persistq.journal.writer import JournalWriter
+
+
+@pytest.mark.parametrize("durability", ["flush", "fsync"])
+def test_a_record_reaches_the_file_before_append_returns(tmp_path: Path, durability: str) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", durability)  # type: ignore[arg-type]
+    writer.append(["a\tb", "c"])
+    assert read_records(tmp_path / "j.tsv") == [("a\tb", "c")]
+    writer.close()
+
+
+def test_none_buffers_until_close(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "none")
+    writer.append(["a"])
+    assert read_records(tmp_path / "j.tsv") == []
+    writer.close()
+    assert read_records(tmp_path / "j.tsv") == [("a",)]
+
+
+def test_bad_durability_is_named() -> None:
+    with pytest.raises(ValueError, match="'sometimes'"):
+        JournalWriter("x.tsv", "sometimes")  # type: ignore[arg-type]
+
+
+def test_append_after_close_raises_naming_the_file(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv")
+    writer.close()
+    with pytest.raises(PersistqError, match="j.tsv"):
+        writer.append(["a"])
+
+
+def test_fsync_syncs_the_file_and_the_directory_on_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    assert str(tmp_path) in synced
+    synced.clear()
+    writer.append(["a"])
+    assert synced == [str(tmp_path / "j.tsv")]
+    writer.close()
+
+
+def test_flush_never_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(os, "fsync", calls.append)
+    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+    for i in range(10):
+        writer.append([str(i)])
+    writer.close()
+    assert calls == []
+
+
+def test_threads_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_fsync = os.fsync
+    calls: list[int] = []
+
+    def slow_fsync(fd: int) -> None:
+        calls.append(fd)
+        threading.Event().wait(0.005)  # a disk that takes 5 ms per flush
+        real_fsync(fd)
+
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    threads, per_thread = 8, 25
+
+    def work(t: int) -> None:
+        for i in range(per_thread):
+            writer.append([f"{t}-{i}"])
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join(timeout=30)
+    writer.close()
+    records = read_records(tmp_path / "j.tsv")
+    assert sorted(records) == sorted((f"{t}-{i}",) for t in range(threads) for i in range(per_thread))
+    assert len(calls) < threads * per_thread / 2
+
+
+def test_appends_to_an_existing_journal_after_cutting_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "j.tsv"
+    path.write_bytes(HEADER + encode_record(["one"]) + encode_record(["two"])[:5])
+    writer = JournalWriter(path)
+    writer.append(["three"])
+    writer.close()
+    assert read_records(path) == [("one",), ("three",)]
+
+
+def test_a_torn_header_is_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "j.tsv"
+    path.write_bytes(HEADER[:4])
+    JournalWriter(path).close()
+    assert path.read_bytes() == HEADER
+
+
+def test_refuses_to_append_to_a_foreign_file(tmp_path: Path) -> None:
+    path = tmp_path / "pympx_requested_PID1.tsv"
+    path.write_bytes(b"a plain line\n")
+    with pytest.raises(PersistqError, match="pympx_requested_PID1.tsv"):
+        JournalWriter(path)
+    assert path.read_bytes() == b"a plain line\n"
+
+
+def test_a_forked_child_does_not_repeat_buffered_records(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "none")
+    writer.append(["buffered"])
+    pid = os.fork()
+    if pid == 0:
+        writer._file.close()  # the child closing its copy must not write it again
+        os._exit(0)
+    os.waitpid(pid, 0)
+    writer.close()
+    assert read_records(tmp_path / "j.tsv") == [("buffered",)]
