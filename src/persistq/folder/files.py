@@ -1,0 +1,129 @@
+"""Atomic file operations of folder queues: publish without overwriting, move across
+file systems, claim by rename, and the directory fsyncs of ``durability="fsync"``."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import threading
+import uuid
+
+from persistq.durability import Durability, fsync_directory
+from persistq.folder.names import temp_name
+
+log = logging.getLogger(__name__)
+
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+)
+_claim_lock = threading.Lock()
+
+
+def _reset_claim_lock() -> None:
+    global _claim_lock  # noqa: PLW0603 - a fork may copy the lock while it is held
+    _claim_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_claim_lock)
+
+
+def exists_error(path: str, what: str = "file") -> FileExistsError:
+    """A FileExistsError naming ``path``."""
+    return FileExistsError(errno.EEXIST, f"{what} already exists: {path!r}", path)
+
+
+def publish(src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst`` on one file system, raising FileExistsError if ``dst`` exists.
+
+    POSIX ``rename`` would replace ``dst`` silently, so this hard-links then unlinks;
+    when two callers race for ``dst`` exactly one wins. Where the file system has no
+    hard links it checks first and renames (a race there can still replace ``dst``).
+    """
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise exists_error(dst) from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(dst):
+            raise exists_error(dst) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def sync_dirs(durability: Durability, *paths: str) -> None:
+    """fsync each distinct directory in ``paths`` when ``durability`` is ``"fsync"``."""
+    if durability == "fsync":
+        for path in dict.fromkeys(paths):
+            fsync_directory(path)
+
+
+def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
+    """Make file ``src`` appear complete as ``dst``, never overwriting; keep ``src`` if ``copy``.
+
+    Same file system: one atomic publish. Otherwise (or when copying) the data goes to a
+    temporary name beside ``dst``, is fsynced (unless ``durability="none"``), then
+    published; the source is removed only after that. On any error ``src`` is untouched
+    and no temporary file is left behind.
+    """
+    if not os.path.isfile(src):
+        raise FileNotFoundError(errno.ENOENT, f"no such file to put: {src!r}", src)
+    if os.path.lexists(dst):
+        raise exists_error(dst)
+    src_dir, dst_dir = os.path.dirname(src) or ".", os.path.dirname(dst) or "."
+    if not copy:
+        try:
+            publish(src, dst)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        else:
+            sync_dirs(durability, dst_dir, src_dir)
+            return
+    tmp = os.path.join(dst_dir, temp_name(os.path.basename(dst), uuid.uuid4().hex[:12]))
+    try:
+        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            if durability != "none":
+                fout.flush()
+                os.fsync(fout.fileno())
+        shutil.copystat(src, tmp)
+        publish(tmp, dst)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    sync_dirs(durability, dst_dir)
+    if not copy:
+        os.unlink(src)
+        sync_dirs(durability, src_dir)
+
+
+def claim(src: str, wip: str) -> bool:
+    """Rename message ``src`` to this process's ``wip`` name; False if another process won.
+
+    One rename per claim. ``wip`` names belong to this process, so checking that the
+    name is free under a process-wide lock is race-free; a taken name (the same message
+    name claimed twice before ``task_done``) leaves the message for later.
+    """
+    with _claim_lock:
+        if os.path.lexists(wip):
+            log.debug("not claiming %s: %s is still in progress", src, wip)
+            return False
+        try:
+            os.rename(src, wip)
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        log.warning("could not remove temporary file %s", path, exc_info=True)

@@ -1,0 +1,202 @@
+"""The grouped reader: hands out one complete group of files at a time, claimed whole."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from persistq.errors import UpstreamFailureError
+from persistq.folder.names import parse_queued
+from persistq.folder.readable import FolderReader, _Runtime
+from persistq.sentinels import FAILED, Sentinel
+
+log = logging.getLogger(__name__)
+
+NameFunction = Callable[[str], Any]
+
+
+def _identity(name: str) -> str:
+    return name
+
+
+class GroupIndex:
+    """Message names by group key and item; pops complete groups in group-key order."""
+
+    def __init__(self, group_of: Callable[[str], tuple[Any, str] | None], size: int) -> None:
+        self._group_of = group_of
+        self._size = size
+        self._groups: dict[Any, dict[str, str]] = {}
+        self._where: dict[str, tuple[Any, str]] = {}
+        self._complete: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def add(self, name: str) -> bool:
+        """Add ``name`` if it is an item of some group; True if it was new."""
+        if name in self._where:
+            return False
+        place = self._group_of(name)
+        if place is None:
+            return False
+        key, item = place
+        group = self._groups.setdefault(key, {})
+        if item in group:
+            log.warning("%s and %s are the same item of group %r", group[item], name, key)
+            return False
+        group[item] = name
+        self._where[name] = place
+        if len(group) == self._size:
+            heapq.heappush(self._complete, key)
+        return True
+
+    def discard(self, name: str) -> None:
+        """Forget ``name``."""
+        place = self._where.pop(name, None)
+        if place is not None:
+            key, item = place
+            group = self._groups[key]
+            del group[item]
+            if not group:
+                del self._groups[key]
+
+    def replace(self, names: Iterable[str]) -> list[str]:
+        """Make the index hold exactly ``names`` (those that are items); return the new ones."""
+        wanted = set(names)
+        for name in [n for n in self._where if n not in wanted]:
+            self.discard(name)
+        return [n for n in wanted if self.add(n)]
+
+    def _is_complete(self, key: Any) -> bool:
+        return len(self._groups.get(key, ())) == self._size
+
+    def has_complete(self) -> bool:
+        """Whether some group has every item."""
+        while self._complete and not self._is_complete(self._complete[0]):
+            heapq.heappop(self._complete)
+        return bool(self._complete)
+
+    def pop_group(self) -> list[str] | None:
+        """Remove and return the names of the first complete group, sorted; None if none."""
+        if not self.has_complete():
+            return None
+        key = heapq.heappop(self._complete)
+        names = sorted(self._groups.pop(key).values())
+        for name in names:
+            del self._where[name]
+        return names
+
+    def incomplete(self) -> list[Any]:
+        """The keys of groups that lack items."""
+        return [k for k in self._groups if not self._is_complete(k)]
+
+
+class ReadableGroupedFileFolderQueue(FolderReader):
+    """Claims one complete group of files at a time: every item of
+    ``list_of_items_in_group`` present for one ``grouping_function`` key.
+
+    ``grouping_function`` and ``item_function`` receive a message's base file name.
+    Files are claimed in sorted order, so two readers never split a group; a partly
+    claimed group is rolled back. When every producer has closed, ``get`` returns DONE
+    even if incomplete groups remain (they stay in the folder, and a warning names them).
+    Keyword options as for :class:`FolderReader`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        message_extension: str = ".tsv",
+        task_done_directory: str | os.PathLike[str] | None = None,
+        grouping_function: NameFunction = _identity,
+        item_function: NameFunction = _identity,
+        list_of_items_in_group: Sequence[str] | None = None,
+        **options: Any,
+    ) -> None:
+        items = frozenset(list_of_items_in_group or ())
+        if not items:
+            raise ValueError("list_of_items_in_group must name at least one item")
+        self.grouping_function = grouping_function
+        self.item_function = item_function
+        self.list_of_items_in_group = sorted(items)
+        super().__init__(path, message_extension, task_done_directory, **options)
+
+    def _group_of(self, name: str) -> tuple[Any, str] | None:
+        original = parse_queued(name, self.message_extension)[0]
+        try:
+            key = self.grouping_function(original)
+            item = self.item_function(original)
+        except Exception:
+            log.warning(
+                "grouping or item function failed on %r; ignoring it", original, exc_info=True
+            )
+            return None
+        if item not in self.list_of_items_in_group:
+            return None
+        return key, item
+
+    def _new_index(self) -> GroupIndex:
+        return GroupIndex(self._group_of, len(self.list_of_items_in_group))
+
+    def _has_candidates(self, rt: _Runtime) -> bool:
+        index: GroupIndex = rt.index
+        return index.has_complete()
+
+    def _nothing_left(self, rt: _Runtime) -> bool:
+        index: GroupIndex = rt.index
+        if index.has_complete() or rt.deferred:
+            return False
+        if len(index):
+            log.warning("incomplete groups left in %s: %r", self.path, index.incomplete()[:20])
+        return True
+
+    def _claim_next(self, rt: _Runtime) -> list[str] | None:
+        index: GroupIndex = rt.index
+        while (names := index.pop_group()) is not None:
+            stable = [self._is_stable(rt, name) for name in names]
+            if not all(stable):
+                for name, ok in zip(names, stable, strict=True):
+                    if ok:
+                        index.add(name)
+                continue
+            wips: list[str] = []
+            for i, name in enumerate(names):
+                wip = self._claim(name)
+                if wip is None:
+                    for restored in self._unclaim(wips):
+                        index.add(os.path.basename(restored))
+                    for later in names[i + 1 :]:
+                        index.add(later)
+                    break
+                wips.append(wip)
+            else:
+                return wips
+        return None
+
+    def get(self, timeout: float | None = None) -> list[str] | Sentinel:
+        """The wip paths of one complete group (claimed whole), DONE or FAILED.
+
+        ``timeout`` in milliseconds; ``queue.Empty`` when it passes.
+        """
+        return self._get(timeout)
+
+    def mark_all_work_done(self) -> None:
+        """Claim and finish (``task_done``) every complete group until DONE."""
+        for group in self:
+            for wip in group:
+                self.task_done(wip)
+
+    def __iter__(self) -> ReadableGroupedFileFolderQueue:
+        return self
+
+    def __next__(self) -> list[str]:
+        msg = self.get()
+        if msg is FAILED:
+            self.dispose()
+            raise UpstreamFailureError(f"a producer of folder queue {self.path!r} failed")
+        if isinstance(msg, list):
+            return msg
+        self.dispose()
+        raise StopIteration

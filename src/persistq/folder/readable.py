@@ -1,0 +1,502 @@
+"""The consumer side of a folder queue: claim by rename, finish, fail, recover."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from queue import Empty
+from typing import Any
+
+import attrs
+
+from persistq.durability import Durability
+from persistq.errors import UpstreamFailureError
+from persistq.folder.base import FolderQueueBase
+from persistq.folder.files import claim, publish, sync_dirs, transfer
+from persistq.folder.markers import MarkerBook
+from persistq.folder.names import (
+    Kind,
+    Owner,
+    classify,
+    heartbeat_name,
+    parse_queued,
+    queued_name,
+    temp_name,
+)
+from persistq.folder.owner import current_owner, is_alive, is_local
+from persistq.folder.waking import OBSERVER_CHOICES, ObserverChoice, OrderedIndex, Watcher
+from persistq.sentinels import DONE, FAILED, Sentinel
+
+log = logging.getLogger(__name__)
+
+SAFETY_RESCAN_SECONDS = 2.0
+"""With working events, an idle reader still lists the folder this often."""
+FULL_RESCAN_SECONDS = 10.0
+"""A busy reader lists the folder at least this often (new markers, missed files)."""
+FALLBACK_POLL_SECONDS = 0.05
+"""Polling interval once events are found missing or the observer died."""
+MISSED_GRACE_SECONDS = 2.0
+"""A file older than this that a rescan finds but no event announced was missed."""
+
+SortingFunction = Callable[[str], Any]
+
+
+@attrs.define
+class _Runtime:
+    """Per-process state of a reader: dropped when pickled, rebuilt lazily in the child."""
+
+    pid: int
+    index: Any
+    markers: MarkerBook
+    watcher: Watcher | None = None
+    last_scan: float | None = None
+    degraded: bool = False
+    deferred: dict[str, float] = attrs.field(factory=dict)
+    seen: dict[str, tuple[int, int, float]] = attrs.field(factory=dict)
+    heartbeat: threading.Event | None = None
+
+
+class FolderReader(FolderQueueBase):
+    """What both readers share: claiming, waking, finishing, failing and recovering.
+
+    ``get`` wakes on file-system events (watchdog) and falls back to polling; the folder
+    listing stays the truth. At start-up the reader takes back wip files of dead owners.
+
+    Keyword options: ``durability`` (``"fsync"``: every claim and task_done is on disk
+    before returning), ``poll_interval`` (seconds: poll instead of using events),
+    ``observer`` (``"native"`` or ``"polling"``), ``stable_after`` (seconds: only hand
+    out files whose size and mtime have not changed for that long), ``max_attempts``
+    (tries before ``task_failed`` gives up on a file), ``lease_seconds`` (claims of
+    other hosts are taken back when their owner's heartbeat is older than this; every
+    reader sharing the folder must then use it), ``failed_directory`` (default
+    ``<path>/failed``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        message_extension: str = ".tsv",
+        task_done_directory: str | os.PathLike[str] | None = None,
+        *,
+        sorting_function: SortingFunction | None = None,
+        durability: Durability = "flush",
+        poll_interval: float | None = None,
+        observer: ObserverChoice = "native",
+        stable_after: float | None = None,
+        max_attempts: int = 1,
+        lease_seconds: float | None = None,
+        failed_directory: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(path, message_extension, task_done_directory, durability=durability)
+        self.sorting_function = sorting_function
+        if observer not in OBSERVER_CHOICES:
+            raise ValueError(f"observer must be one of {OBSERVER_CHOICES}; got {observer!r}")
+        for option, value in (
+            ("poll_interval", poll_interval),
+            ("stable_after", stable_after),
+            ("lease_seconds", lease_seconds),
+        ):
+            if value is not None and not value > 0:
+                raise ValueError(f"{option} must be a positive number of seconds; got {value!r}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1; got {max_attempts!r}")
+        self.poll_interval = poll_interval
+        self.observer = observer
+        self.stable_after = stable_after
+        self.max_attempts = max_attempts
+        self.lease_seconds = lease_seconds
+        self.failed_directory = os.path.abspath(
+            os.fspath(failed_directory) if failed_directory else os.path.join(self.path, "failed")
+        )
+        self._rt: _Runtime | None = None
+        self.recover_abandoned()
+
+    # -- pickling: the runtime (observer thread, index) stays in its process ---------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_rt"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # -- ordering -------------------------------------------------------------------------
+
+    def _sort_key(self, name: str) -> tuple[Any, str]:
+        original = parse_queued(name, self.message_extension)[0]
+        if self.sorting_function is None:
+            return (original, name)
+        try:
+            key = self.sorting_function(original)
+        except Exception:
+            log.warning("sorting_function failed on %r; sorting it first", original, exc_info=True)
+            key = ""
+        return ("" if key is None else key, name)
+
+    def _new_index(self) -> Any:
+        return OrderedIndex(self._sort_key)
+
+    # -- runtime --------------------------------------------------------------------------
+
+    def _runtime(self) -> _Runtime:
+        rt = self._rt
+        if rt is None or rt.pid != os.getpid():
+            rt = _Runtime(os.getpid(), self._new_index(), MarkerBook(self.path))
+            if self.poll_interval is None:
+                rt.watcher = Watcher(self.path, self.observer, FALLBACK_POLL_SECONDS * 10)
+            self._rt = rt
+        return rt
+
+    def _events_ok(self, rt: _Runtime) -> bool:
+        return rt.watcher is not None and not rt.degraded and rt.watcher.healthy
+
+    def _interval(self, rt: _Runtime) -> float:
+        if self._events_ok(rt):
+            return SAFETY_RESCAN_SECONDS
+        return self.poll_interval or FALLBACK_POLL_SECONDS
+
+    def _note(self, rt: _Runtime, name: str, appeared: bool) -> None:
+        kind = classify(name, self.message_extension)
+        if kind is Kind.MESSAGE:
+            if not appeared:
+                rt.index.discard(name)
+            elif name not in rt.deferred:
+                rt.index.add(name)
+        elif kind is Kind.MARKER and appeared:
+            rt.markers.note(name)
+
+    def _refresh(self, rt: _Runtime, force: bool) -> bool:
+        """Apply pending events; list the folder when due. True if it listed."""
+        if rt.watcher is not None:
+            for name, appeared in rt.watcher.take():
+                self._note(rt, name, appeared)
+        now = time.monotonic()
+        for name, when in list(rt.deferred.items()):
+            if when <= now:
+                del rt.deferred[name]
+                rt.index.add(name)
+        if not force and rt.last_scan is not None:
+            elapsed = now - rt.last_scan
+            idle = not self._has_candidates(rt)
+            if elapsed < FULL_RESCAN_SECONDS and not (idle and elapsed >= self._interval(rt)):
+                return False
+        self._rescan(rt)
+        return True
+
+    def _rescan(self, rt: _Runtime) -> None:
+        ext = self.message_extension
+        messages: list[str] = []
+        markers: list[str] = []
+        for name in os.listdir(self.path):
+            kind = classify(name, ext)
+            if kind is Kind.MESSAGE:
+                messages.append(name)
+            elif kind is Kind.MARKER:
+                markers.append(name)
+        rt.markers.replace(markers)
+        listed = set(messages)
+        for name in [n for n in rt.deferred if n not in listed]:
+            del rt.deferred[name]
+        for name in [n for n in rt.seen if n not in listed]:
+            del rt.seen[name]
+        added = rt.index.replace(listed.difference(rt.deferred))
+        if rt.last_scan is not None and self._events_ok(rt):
+            self._check_missed(rt, added)
+        rt.last_scan = time.monotonic()
+
+    def _check_missed(self, rt: _Runtime, added: list[str]) -> None:
+        cutoff = time.time() - MISSED_GRACE_SECONDS
+        missed = 0
+        for name in added:
+            try:
+                if os.stat(os.path.join(self.path, name)).st_ctime < cutoff:
+                    missed += 1
+            except FileNotFoundError:
+                continue
+        if missed:
+            rt.degraded = True
+            log.warning(
+                "file-system events missed %d file(s) in %s (inotify queue overflow or a "
+                "file system without events); polling every %s s instead",
+                missed,
+                self.path,
+                self.poll_interval or FALLBACK_POLL_SECONDS,
+            )
+
+    def _is_stable(self, rt: _Runtime, name: str) -> bool | None:
+        """With ``stable_after``: True if ``name`` is unchanged long enough; None if gone."""
+        if self.stable_after is None:
+            return True
+        try:
+            st = os.stat(os.path.join(self.path, name))
+        except FileNotFoundError:
+            rt.seen.pop(name, None)
+            return None
+        now = time.monotonic()
+        shape = (st.st_size, st.st_mtime_ns)
+        seen = rt.seen.get(name)
+        if seen is None or seen[:2] != shape:
+            seen = (*shape, now)
+            rt.seen[name] = seen
+        if now - seen[2] >= self.stable_after:
+            rt.seen.pop(name, None)
+            return True
+        rt.deferred[name] = seen[2] + self.stable_after
+        return False
+
+    # -- claiming -------------------------------------------------------------------------
+
+    def _has_candidates(self, rt: _Runtime) -> bool:
+        return len(rt.index) > 0
+
+    def _nothing_left(self, rt: _Runtime) -> bool:
+        return len(rt.index) == 0 and not rt.deferred
+
+    def _claim_next(self, rt: _Runtime) -> list[str] | None:
+        while (name := rt.index.pop()) is not None:
+            stable = self._is_stable(rt, name)
+            if not stable:
+                continue
+            wip = self._claim(name)
+            if wip is not None:
+                return [wip]
+        return None
+
+    def _claim(self, name: str) -> str | None:
+        wip = self.wip_filename(name)
+        if not claim(os.path.join(self.path, name), wip):
+            return None
+        sync_dirs(self.durability, self.path)
+        self._holding()
+        return wip
+
+    def _unclaim(self, wips: list[str]) -> list[str]:
+        """Give back claims (a partly claimed group); return the restored paths."""
+        restored = [self._restore(os.path.basename(wip)) for wip in wips]
+        return [path for path in restored if path is not None]
+
+    def _get(self, timeout: float | None) -> list[str] | Sentinel:
+        rt = self._runtime()
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0) / 1000
+        force = False
+        while True:
+            listed = self._refresh(rt, force)
+            force = False
+            if rt.markers.any_failed:
+                return FAILED
+            claimed = self._claim_next(rt)
+            if claimed is not None:
+                return claimed
+            if rt.markers.all_done and self._nothing_left(rt):
+                if not listed:
+                    force = True
+                    continue
+                if self.recover_abandoned():
+                    force = True
+                    continue
+                return DONE
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise Empty(f"no message in {self.path!r} within {timeout} ms")
+            wait = self._interval(rt) - (now - (rt.last_scan or now))
+            if rt.deferred:
+                wait = min(wait, min(rt.deferred.values()) - now)
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            wait = max(wait, 0.001)
+            if self._events_ok(rt) and rt.watcher is not None:
+                rt.watcher.wait(wait)
+            else:
+                time.sleep(wait)
+
+    # -- finishing ------------------------------------------------------------------------
+
+    def task_done(self, wip_path: str | os.PathLike[str]) -> str | None:
+        """Finish a claimed message: move it to ``task_done_directory`` under its original
+        name (FileExistsError if taken there) and return that path, or delete it."""
+        wip = self._parse_wip(wip_path)
+        src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
+        if self.task_done_directory is None:
+            os.unlink(src)
+            sync_dirs(self.durability, self.path)
+            return None
+        dst = os.path.join(self.task_done_directory, wip.original)
+        transfer(src, dst, copy=False, durability=self.durability)
+        return dst
+
+    def task_failed(self, wip_path: str | os.PathLike[str], reason: str) -> str:
+        """Give up on this attempt at a claimed message; return where the file went.
+
+        Before ``max_attempts`` tries the file goes back to the queue as
+        ``<name>.retryN<ext>``; after that it moves to ``failed_directory`` with
+        ``<name>.reason.json`` beside it.
+        """
+        wip = self._parse_wip(wip_path)
+        src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
+        if wip.attempt < self.max_attempts:
+            retry = queued_name(wip.original, wip.attempt + 1, self.message_extension)
+            dst = os.path.join(self.path, retry)
+            publish(src, dst)
+            sync_dirs(self.durability, self.path)
+            log.info("attempt %d of %s failed (%s); queued again", wip.attempt, src, reason)
+            return dst
+        os.makedirs(self.failed_directory, exist_ok=True)
+        dst = os.path.join(self.failed_directory, wip.original)
+        transfer(src, dst, copy=False, durability=self.durability)
+        record = {
+            "file": wip.original,
+            "reason": reason,
+            "attempts": wip.attempt,
+            "queue": self.path,
+            "host": wip.owner.host,
+            "pid": wip.owner.pid,
+            "failed_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+        }
+        reason_path = dst + ".reason.json"
+        tmp = os.path.join(
+            self.failed_directory, temp_name(os.path.basename(reason_path), uuid.uuid4().hex[:12])
+        )
+        with open(tmp, "x", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, reason_path)
+        sync_dirs(self.durability, self.failed_directory)
+        log.warning("gave up on %s after %d attempt(s): %s", wip.original, wip.attempt, reason)
+        return dst
+
+    # -- recovery and leases --------------------------------------------------------------
+
+    def recover_abandoned(self) -> list[str]:
+        """Rename back the wip files whose owner is gone; return their queued paths.
+
+        Same host: the owner PID no longer runs with the recorded start time. Other
+        hosts: only with ``lease_seconds``, once the owner's heartbeat (or, without one,
+        the claim itself) is older than the lease. Live owners keep their claims.
+        """
+        me = current_owner()
+        restored: list[str] = []
+        for name in self._names(Kind.WIP):
+            owner = self._parse_wip(name).owner
+            if owner == me:
+                continue
+            if is_local(owner):
+                if is_alive(owner):
+                    continue
+            elif not self._lease_expired(owner, name):
+                continue
+            path = self._restore(name)
+            if path is not None:
+                restored.append(path)
+        return restored
+
+    def _lease_expired(self, owner: Owner, name: str) -> bool:
+        if self.lease_seconds is None:
+            return False
+        try:
+            beat = os.stat(os.path.join(self.path, heartbeat_name(owner))).st_mtime
+        except FileNotFoundError:
+            try:
+                beat = os.stat(os.path.join(self.path, name)).st_ctime
+            except FileNotFoundError:
+                return False
+        return time.time() - beat > self.lease_seconds
+
+    def _holding(self) -> None:
+        """Keep this reader's heartbeat fresh while it may hold claims (with a lease)."""
+        rt = self._runtime()
+        if self.lease_seconds is None or rt.heartbeat is not None:
+            return
+        stop = threading.Event()
+        rt.heartbeat = stop
+        path = os.path.join(self.path, heartbeat_name(current_owner()))
+        _touch(path)
+        interval = self.lease_seconds / 3
+        thread = threading.Thread(
+            target=_beat, args=(path, interval, stop), name="persistq-heartbeat", daemon=True
+        )
+        thread.start()
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def dispose(self) -> None:
+        """Stop using the queue: stop the observer and heartbeat (claims stay as they are)."""
+        rt, self._rt = self._rt, None
+        if rt is None or rt.pid != os.getpid():
+            return
+        if rt.watcher is not None:
+            rt.watcher.stop()
+        if rt.heartbeat is not None:
+            rt.heartbeat.set()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, heartbeat_name(current_owner())))
+
+
+class ReadableFolderQueue(FolderReader):
+    """Claims message files from a queue folder, one at a time, in ``sorting_function``
+    order (default: file name); see :class:`FolderReader` for the keyword options."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        message_extension: str = ".tsv",
+        task_done_directory: str | os.PathLike[str] | None = None,
+        sorting_function: SortingFunction | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            path,
+            message_extension,
+            task_done_directory,
+            sorting_function=sorting_function,
+            **options,
+        )
+
+    def get(self, timeout: float | None = None) -> str | Sentinel:
+        """The wip path of the next message (claimed by this process), DONE or FAILED.
+
+        ``timeout`` is in milliseconds (None: wait for ever); raises ``queue.Empty`` when
+        it passes. FAILED as soon as any producer failed; DONE once every announced
+        producer has closed and no message is left. While no producer has announced
+        itself, ``get`` waits for messages (and times out), never returning DONE.
+        """
+        result = self._get(timeout)
+        return result[0] if isinstance(result, list) else result
+
+    def mark_all_work_done(self) -> None:
+        """Claim and finish (``task_done``) every message until DONE."""
+        for msg in self:
+            self.task_done(msg)
+
+    def __iter__(self) -> ReadableFolderQueue:
+        return self
+
+    def __next__(self) -> str:
+        msg = self.get()
+        if msg is FAILED:
+            self.dispose()
+            raise UpstreamFailureError(f"a producer of folder queue {self.path!r} failed")
+        if msg is DONE:
+            self.dispose()
+            raise StopIteration
+        return str(msg)
+
+
+def _touch(path: str) -> None:
+    with open(path, "a", encoding="utf-8"):
+        os.utime(path)
+
+
+def _beat(path: str, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            _touch(path)
+        except OSError:
+            log.warning("cannot refresh heartbeat %s", path, exc_info=True)

@@ -1,0 +1,166 @@
+"""How readers learn of new files: a watchdog observer whose events are hints, and the
+ordered index of claimable names that events and rescans keep up to date."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Literal, TypeAlias
+
+from watchdog.events import (
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger(__name__)
+
+ObserverChoice: TypeAlias = Literal["native", "polling"]
+"""``native``: the platform's events (inotify on Linux); ``polling``: watchdog's
+``PollingObserver``, for file systems without events."""
+
+OBSERVER_CHOICES: tuple[ObserverChoice, ...] = ("native", "polling")
+
+
+class _Collector(FileSystemEventHandler):
+    """Collects ``(name, appeared)`` for the base names events mention; wakes waiters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.names: list[tuple[str, bool]] = []
+        self.wake = threading.Event()
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        src = os.path.basename(os.fsdecode(event.src_path))
+        if event.dest_path:
+            dest = os.path.basename(os.fsdecode(event.dest_path))
+            names = [(src, False), (dest, True)]
+        else:
+            names = [(src, True)]
+        with self.lock:
+            self.names.extend(names)
+        self.wake.set()
+
+
+class Watcher:
+    """Watches one folder; ``take()`` returns the names events mentioned since last time.
+
+    Events are hints only: the caller's listing of the folder stays the truth. When the
+    observer cannot start (no inotify watches left, an unsupported file system) or dies
+    later (a share disconnects), ``healthy`` turns False and a warning is logged once, so
+    the caller falls back to polling.
+    """
+
+    def __init__(self, folder: str, choice: ObserverChoice, poll_interval: float) -> None:
+        self.folder = folder
+        self._collector = _Collector()
+        self._observer: BaseObserver | None = None
+        self._warned = False
+        observer: BaseObserver = (
+            PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
+        )
+        try:
+            observer.schedule(
+                self._collector, folder, event_filter=[FileCreatedEvent, FileMovedEvent]
+            )
+            observer.daemon = True
+            observer.start()
+        except (OSError, RuntimeError) as exc:
+            log.warning("cannot watch %s for file-system events (%s); polling instead", folder, exc)
+            self._warned = True
+            return
+        self._observer = observer
+
+    @property
+    def healthy(self) -> bool:
+        """Whether events still arrive: the observer and its emitters are alive."""
+        obs = self._observer
+        ok = obs is not None and obs.is_alive() and all(e.is_alive() for e in obs.emitters)
+        if not ok and not self._warned:
+            self._warned = True
+            log.warning("file-system observer of %s stopped; polling instead", self.folder)
+        return ok
+
+    def take(self) -> list[tuple[str, bool]]:
+        """``(name, appeared)`` per name that events mentioned since the last call, in order:
+        ``appeared`` is False for the source of a rename (the name went away)."""
+        c = self._collector
+        with c.lock:
+            c.wake.clear()
+            names, c.names = c.names, []
+        return names
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an event arrives or ``timeout`` seconds pass; True on an event."""
+        return self._collector.wake.wait(max(timeout, 0.0))
+
+    def stop(self) -> None:
+        """Stop the observer thread (idempotent)."""
+        obs, self._observer = self._observer, None
+        if obs is not None:
+            obs.stop()
+            if obs.is_alive() and obs is not threading.current_thread():
+                obs.join(timeout=5)
+
+
+SortKey: TypeAlias = Callable[[str], object]
+
+
+class OrderedIndex:
+    """The message names a reader may claim, in sort order; O(log n) per add and pop.
+
+    Names are hints: the file may have been claimed by another reader by the time it is
+    popped, which the claim itself discovers.
+    """
+
+    def __init__(self, key: SortKey) -> None:
+        self._key = key
+        self._heap: list[tuple[object, str]] = []
+        self._members: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
+
+    def add(self, name: str) -> bool:
+        """Add ``name`` unless present; True if it was new."""
+        if name in self._members:
+            return False
+        self._members.add(name)
+        heapq.heappush(self._heap, (self._key(name), name))
+        return True
+
+    def pop(self) -> str | None:
+        """Remove and return the first name, or None when empty."""
+        while self._heap:
+            _, name = heapq.heappop(self._heap)
+            if name in self._members:
+                self._members.discard(name)
+                return name
+        return None
+
+    def discard(self, name: str) -> None:
+        """Forget ``name`` (its heap entry is dropped lazily)."""
+        self._members.discard(name)
+
+    def replace(self, names: Iterable[str]) -> list[str]:
+        """Make the index hold exactly ``names``; return those that were not in it."""
+        wanted = set(names)
+        added = [n for n in wanted if n not in self._members]
+        if len(self._heap) > 2 * len(wanted) + 64:
+            self._heap = [entry for entry in self._heap if entry[1] in wanted]
+            heapq.heapify(self._heap)
+        self._members &= wanted
+        for name in added:
+            self.add(name)
+        return added

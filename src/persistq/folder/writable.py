@@ -1,0 +1,102 @@
+"""The producer side of a folder queue."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+from persistq.durability import Durability
+from persistq.folder.base import FolderQueueBase
+from persistq.folder.files import sync_dirs, transfer
+from persistq.folder.markers import new_producer_token, write_marker
+from persistq.folder.names import Kind, check_message_name, classify
+
+log = logging.getLogger(__name__)
+
+
+class WritableFolderQueue(FolderQueueBase):
+    """Puts data files into a queue folder; announces itself with a helo marker.
+
+    The producer identity belongs to this object: a copy pickled into a child process
+    puts on behalf of the same producer, and one ``close()`` (anywhere) ends it.
+    Construct one queue per process to have independent producers.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        message_extension: str = ".tsv",
+        task_done_directory: str | os.PathLike[str] | None = None,
+        *,
+        durability: Durability = "flush",
+    ) -> None:
+        super().__init__(path, message_extension, task_done_directory, durability=durability)
+        self.producer = new_producer_token(self.owner)
+        self._helo()
+
+    def _helo(self) -> None:
+        write_marker(self.path, self.producer, "helo", self.owner, self.durability)
+
+    def put(self, msg: str | os.PathLike[str], copy: bool = False) -> str:
+        """Move (or copy) file ``msg`` into the queue; return its path there (same base name).
+
+        The file appears under its final name only when complete, also across file
+        systems. FileExistsError if that name is taken (even by a racing producer),
+        FileNotFoundError if ``msg`` is missing, ValueError if its name is not a message
+        name of this queue; in every error case ``msg`` is left untouched.
+        """
+        src = os.fspath(msg)
+        name = check_message_name(os.path.basename(src), self.message_extension)
+        dst = os.path.join(self.path, name)
+        transfer(src, dst, copy=copy, durability=self.durability)
+        return dst
+
+    def close(self) -> None:
+        """Announce that this producer will put nothing more (a done marker)."""
+        write_marker(self.path, self.producer, "done", self.owner, self.durability)
+        log.debug("closed folder queue %s", self.path)
+
+    def fail(self) -> None:
+        """Announce that this producer failed (a failed marker): consumers get FAILED."""
+        write_marker(self.path, self.producer, "failed", self.owner, self.durability)
+        log.error("producer %s failed on folder queue %s", self.producer, self.path)
+
+    def purge(self) -> None:
+        """Delete every message, wip file, marker and lease of this queue. Permanently.
+
+        Foreign files (other extensions) and subfolders are left untouched.
+        """
+        ext = self.message_extension
+        for name in os.listdir(self.path):
+            if classify(name, ext) in (Kind.MESSAGE, Kind.WIP, Kind.MARKER, Kind.HEARTBEAT):
+                _unlink(os.path.join(self.path, name))
+        sync_dirs(self.durability, self.path)
+        log.info("purged queue %s", self.path)
+
+    def purge_control_messages(self) -> None:
+        """Delete the markers of earlier runs; this producer announces itself again."""
+        for name in self._names(Kind.MARKER):
+            _unlink(os.path.join(self.path, name))
+        sync_dirs(self.durability, self.path)
+        self._helo()
+
+    def reset_processing_files(self) -> list[str]:
+        """Rename every wip file back to its queued name; return the restored paths.
+
+        For use when no consumer is running: live claims are taken back too.
+        """
+        restored = [self._restore(name) for name in self._names(Kind.WIP)]
+        return [path for path in restored if path is not None]
+
+    def reset(self) -> list[str]:
+        """Remove earlier runs' markers and restore every wip file; return the restored paths."""
+        self.purge_control_messages()
+        restored = self.reset_processing_files()
+        log.info("reset queue %s (%d files restored)", self.path, len(restored))
+        return restored
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
