@@ -12,16 +12,12 @@ from persistq.folder.names import Kind, Owner
 EXT = ".tsv"
 
 plain_names = st.text(
-    alphabet=st.characters(blacklist_characters="/\\\0", blacklist_categories=("Cs",)),
+    alphabet=st.characters(exclude_characters="/\\\0", exclude_categories=["Cs"]),
     min_size=1,
     max_size=40,
 ).filter(lambda s: s not in (".", ".."))
-hosts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30
-)
-owners = st.builds(
-    Owner, hosts, st.integers(1, 2**31), st.integers(0, 2**63)
-)
+hosts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30)
+owners = st.builds(Owner, hosts, st.integers(1, 2**31), st.integers(0, 2**63))
 
 
 @given(stem=plain_names, owner=owners, attempt=st.integers(1, 10_000))

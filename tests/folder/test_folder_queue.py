@@ -125,7 +125,7 @@ def test_put_across_file_systems_simulated(
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         real_link(a, b, **kw)
 
-    monkeypatch.setattr(files.os, "link", link)
+    monkeypatch.setattr(os, "link", link)
     w = WritableFolderQueue(qdir)
     path = w.put(source)
     assert Path(path).read_text() == "x" * 100_000
@@ -185,7 +185,9 @@ def test_sorting_function_receives_the_base_name(qdir: Path, src: Path) -> None:
         return name.split("_")[1]
 
     r = ReadableFolderQueue(qdir, sorting_function=by_number)
-    order = [os.path.basename(r.original_filename_from_wip(str(r.get(timeout=1000)))) for _ in "abc"]
+    order = [
+        os.path.basename(r.original_filename_from_wip(str(r.get(timeout=1000)))) for _ in "abc"
+    ]
     assert order == ["b_1.tsv", "c_2.tsv", "a_3.tsv"]
     assert set(received) == {"a_3.tsv", "b_1.tsv", "c_2.tsv"}
 
