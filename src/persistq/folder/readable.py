@@ -395,6 +395,10 @@ class FolderReader(FolderQueueBase):
             path = self._restore(name)
             if path is not None:
                 restored.append(path)
+        rt = self._rt
+        if rt is not None and rt.pid == os.getpid():
+            for path in restored:
+                rt.index.add(os.path.basename(path))
         return restored
 
     def _lease_expired(self, owner: Owner, name: str) -> bool:
