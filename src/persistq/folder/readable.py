@@ -453,14 +453,27 @@ class ReadableFolderQueue(FolderReader):
         message_extension: str = ".tsv",
         task_done_directory: str | os.PathLike[str] | None = None,
         sorting_function: SortingFunction | None = None,
-        **options: Any,
+        *,
+        durability: Durability = "flush",
+        poll_interval: float | None = None,
+        observer: ObserverChoice = "native",
+        stable_after: float | None = None,
+        max_attempts: int = 1,
+        lease_seconds: float | None = None,
+        failed_directory: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(
             path,
             message_extension,
             task_done_directory,
             sorting_function=sorting_function,
-            **options,
+            durability=durability,
+            poll_interval=poll_interval,
+            observer=observer,
+            stable_after=stable_after,
+            max_attempts=max_attempts,
+            lease_seconds=lease_seconds,
+            failed_directory=failed_directory,
         )
 
     def get(self, timeout: float | None = None) -> str | Sentinel:

@@ -1,0 +1,111 @@
+"""Recovery of abandoned claims: dead owners on this host, leases for other hosts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from persistq import ReadableFolderQueue
+from persistq.folder.names import Owner, heartbeat_name, wip_name
+from persistq.folder.owner import current_owner, is_alive, process_start
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def dead_owner() -> Owner:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    start = process_start(child.pid)
+    child.wait()
+    return Owner(current_owner().host, child.pid, start or 0)
+
+
+def live_owner() -> Owner:
+    pid = os.getppid()
+    return Owner(current_owner().host, pid, process_start(pid) or 0)
+
+
+def claimed(qdir: Path, original: str, owner: Owner) -> Path:
+    qdir.mkdir(parents=True, exist_ok=True)
+    path = qdir / wip_name(original, owner, 1)
+    path.write_text(original)
+    return path
+
+
+def test_owner_identity_and_liveness() -> None:
+    me = current_owner()
+    assert me.pid == os.getpid()
+    assert is_alive(me)
+    assert is_alive(live_owner())
+    assert not is_alive(dead_owner())
+    # Same PID, other start time: a reused PID is not the owner.
+    assert not is_alive(Owner(me.host, me.pid, me.start + 1))
+
+
+def test_readers_take_back_only_dead_owners_claims_at_start_up(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    dead = claimed(qdir, "dead.tsv", dead_owner())
+    live = claimed(qdir, "live.tsv", live_owner())
+    remote = claimed(qdir, "remote.tsv", Owner("elsewhere.example", 1, 1))
+    r = ReadableFolderQueue(qdir)
+    assert not dead.exists()
+    assert (qdir / "dead.tsv").read_text() == "dead.tsv"
+    assert live.exists()
+    assert remote.exists()
+    assert r.recover_abandoned() == []
+
+
+def test_other_hosts_claims_come_back_after_their_lease(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    gone, busy = Owner("gone.example", 1, 1), Owner("busy.example", 2, 2)
+    stale = claimed(qdir, "stale.tsv", gone)
+    fresh = claimed(qdir, "fresh.tsv", busy)
+    old = time.time() - 120
+    for owner in (gone, busy):
+        (qdir / heartbeat_name(owner)).write_text("")
+    os.utime(qdir / heartbeat_name(gone), (old, old))
+    r = ReadableFolderQueue(qdir, lease_seconds=60)
+    assert not stale.exists()
+    assert (qdir / "stale.tsv").exists()
+    assert fresh.exists()
+    os.utime(qdir / heartbeat_name(busy), (old, old))
+    assert r.recover_abandoned() == [str(qdir / "fresh.tsv")]
+
+
+def test_without_a_heartbeat_the_claim_time_counts(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    wip = claimed(qdir, "quiet.tsv", Owner("quiet.example", 1, 1))
+    r = ReadableFolderQueue(qdir, lease_seconds=0.2)
+    assert wip.exists()
+    time.sleep(0.3)
+    assert r.recover_abandoned() == [str(qdir / "quiet.tsv")]
+    assert ReadableFolderQueue(qdir).recover_abandoned() == []
+
+
+def test_readers_with_a_lease_keep_a_heartbeat(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    (qdir).mkdir()
+    (qdir / "a.tsv").write_text("a")
+    r = ReadableFolderQueue(qdir, lease_seconds=0.3)
+    assert isinstance(r.get(timeout=1000), str)
+    beat = qdir / heartbeat_name(current_owner())
+    first = beat.stat().st_mtime_ns
+    deadline = time.monotonic() + 10
+    while beat.stat().st_mtime_ns == first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert beat.stat().st_mtime_ns != first
+    r.dispose()
+    assert not beat.exists()
+
+
+def test_restoring_never_overwrites_a_new_file_of_the_same_name(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    wip = claimed(qdir, "x.tsv", dead_owner())
+    (qdir / "x.tsv").write_text("newer")
+    ReadableFolderQueue(qdir)
+    assert wip.exists()
+    assert (qdir / "x.tsv").read_text() == "newer"
