@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import pickle
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def _identify(q: multiprocessing.Queue[object], out: multiprocessing.Queue[str])
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_identity_holds_in_a_child_process(method: str) -> None:
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)
     q: multiprocessing.Queue[object] = ctx.Queue()
     out: multiprocessing.Queue[str] = ctx.Queue()
     child = ctx.Process(target=_identify, args=(q, out))

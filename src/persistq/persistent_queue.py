@@ -346,4 +346,3 @@ class PersistentQueue:
 
 def _optional_dir(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else os.fspath(path)
-

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator
 
@@ -22,6 +23,8 @@ from persistq.journal.naming import Kind, journal_file_name, parse_journal_name
 from persistq.journal.reader import OnCorrupt, iter_records
 from persistq.journal.writer import JournalWriter
 from persistq.outstanding import outstanding
+
+log = logging.getLogger(__name__)
 
 Fields = tuple[str, ...]
 
@@ -60,6 +63,14 @@ def outstanding_fields(
 def _outstanding(
     directory: str, prefix: str, on_corrupt: OnCorrupt, seen: frozenset[str]
 ) -> Iterator[Fields]:
+    if not journal_paths(directory, prefix, "requested") and not os.path.exists(
+        os.path.join(directory, pointer_file_name(prefix))
+    ):
+        log.warning(
+            "%s: no journals of prefix %r here: nothing to recover from this directory",
+            directory,
+            prefix,
+        )
     completed = list(read_fields(directory, prefix, "completed", on_corrupt))
     requested: Iterable[Fields] = read_fields(directory, prefix, "requested", on_corrupt)
     inherited = _unjournalled_predecessor(directory, prefix)

@@ -49,7 +49,12 @@ def test_corrupt_lines_are_named_by_file_and_line(tmp_path: Path) -> None:
     flipped = bytearray(rec("two"))
     flipped[10] ^= 0x01
     path = write(
-        tmp_path / "j.tsv", HEADER, rec("one"), bytes(flipped), rec("three"), b"garbage\n",
+        tmp_path / "j.tsv",
+        HEADER,
+        rec("one"),
+        bytes(flipped),
+        rec("three"),
+        b"garbage\n",
         rec("five"),
     )
     with pytest.raises(JournalCorruptError) as info:
@@ -65,8 +70,14 @@ def test_skip_keeps_every_good_record_around_corruption(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write(
-        tmp_path / "j.tsv", HEADER, rec("one"), b"garbage\n", rec("three"), b"\x00\x00\n",
-        rec("five"), rec("six")[:4],
+        tmp_path / "j.tsv",
+        HEADER,
+        rec("one"),
+        b"garbage\n",
+        rec("three"),
+        b"\x00\x00\n",
+        rec("five"),
+        rec("six")[:4],
     )
     with caplog.at_level(logging.WARNING):
         assert read_records(path, on_corrupt="skip") == [("one",), ("three",), ("five",)]

@@ -95,7 +95,9 @@ def test_threads_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         th.join(timeout=30)
     writer.close()
     records = read_records(tmp_path / "j.tsv")
-    assert sorted(records) == sorted((f"{t}-{i}",) for t in range(threads) for i in range(per_thread))
+    assert sorted(records) == sorted(
+        (f"{t}-{i}",) for t in range(threads) for i in range(per_thread)
+    )
     assert len(calls) < threads * per_thread / 2
 
 

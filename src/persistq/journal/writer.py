@@ -45,9 +45,12 @@ class JournalWriter:
         self._synced = 0
         self._syncing = False
         created = _prepare(self.path)
-        self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the writer's life
+        # Unbuffered unless durability is "none": each append is then one write(2),
+        # which hands the record to the OS without a separate flush.
+        buffering = -1 if self.durability == "none" else 0
+        self._file: BinaryIO = open(self.path, "ab", buffering)  # noqa: SIM115 - kept open
         if created:
-            self._file.write(HEADER)
+            _write_all(self._file, HEADER)
             self._file.flush()
             if self.durability == "fsync":
                 os.fsync(self._file.fileno())
@@ -61,7 +64,7 @@ class JournalWriter:
 
     def append(self, fields: Sequence[str]) -> None:
         """Append one record, durably as the writer's policy says."""
-        self.append_lines([encode_record(fields)])
+        self._append(encode_record(fields))
 
     def append_many(self, records: Iterable[Sequence[str]]) -> None:
         """Append several records with one write and (for ``fsync``) one fsync."""
@@ -69,12 +72,13 @@ class JournalWriter:
 
     def append_lines(self, lines: Sequence[bytes]) -> None:
         """Append already-encoded record lines (see :func:`encode_record`)."""
+        self._append(b"".join(lines))
+
+    def _append(self, data: bytes) -> None:
         with self._lock:
             if self._file.closed:
                 raise PersistqError(f"{self.path}: journal is closed")
-            self._file.write(b"".join(lines))
-            if self.durability != "none":
-                self._file.flush()
+            _write_all(self._file, data)  # reaches the OS here unless durability is "none"
             self._written += 1
             ticket = self._written
         if self.durability == "fsync":
@@ -121,6 +125,13 @@ class JournalWriter:
 
     def __repr__(self) -> str:
         return f"JournalWriter({self.path!r}, durability={self.durability!r})"
+
+
+def _write_all(file: BinaryIO, data: bytes) -> None:
+    written = file.write(data)
+    while written < len(data):  # an unbuffered write may be partial
+        data = data[written:]
+        written = file.write(data)
 
 
 def _prepare(path: str) -> bool:
