@@ -1,0 +1,81 @@
+"""The ``persistq`` command: inspect, repair and run persistq queues.
+
+Exit codes: 0 success (``status``: healthy), 1 ``status`` found stuck or failed work
+(or another subcommand could not complete its work), 2 a usage error (the one-line
+message names the file or value at fault), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+
+from persistq.cli import demo, requeue, status
+from persistq.cli.common import EXIT_INTERRUPTED, EXIT_UNHEALTHY, EXIT_USAGE, CliError
+from persistq.cli.progress import ProgressAwareHandler
+from persistq.errors import PersistqError
+
+Runner = Callable[[argparse.Namespace], int]
+
+EPILOG = """\
+exit codes: 0 success / healthy, 1 stuck or failed work found, 2 usage error,
+130 interrupted. Run 'persistq SUBCOMMAND --help' for examples.
+first try:  persistq demo
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="persistq",
+        description="Inspect, repair and run persistq queues after a failed run.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+    for module in (status, requeue, demo):
+        module.add_parser(sub)
+    return parser
+
+
+def configure_logging(level: int) -> None:
+    """Timestamped (UTC) log lines on stderr for the whole process."""
+    handler = ProgressAwareHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``persistq`` command with ``argv`` (default: ``sys.argv[1:]``); return
+    its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(
+        logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    )
+    run: Runner = args.run
+    try:
+        return run(args)
+    except BrokenPipeError:
+        # The reader of our output went away (``persistq requeue PATH | head``).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_UNHEALTHY
+    except (CliError, PersistqError, OSError, ValueError) as exc:
+        print(f"persistq {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"persistq {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE

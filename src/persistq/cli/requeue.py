@@ -1,0 +1,114 @@
+"""``persistq requeue PATH``: take back abandoned work of a folder queue, or write out
+the outstanding work of a pickup directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from persistq.cli.common import EXIT_OK, CliError, existing_dir
+from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
+from persistq.cli.progress import Progress
+from persistq.journal.codec import escape_field
+from persistq.journal.writer import JournalWriter
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = """\
+examples:
+  persistq requeue /data/queue/loads              # take back claims of dead processes
+  persistq requeue --all /data/queue/loads        # every claim (asks: is nothing running?)
+  persistq requeue /data/pickup/run-0412 > outstanding.tsv
+  persistq requeue --prefix items --output items_requested_PID0.tsv /data/pickup/run-0412
+
+For a pickup directory the outstanding records (requested, never completed) are
+printed one a line, fields tab-separated and escaped as in journals; --output writes
+them as a persistq journal instead, which a later run can requeue from.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``requeue`` subcommand."""
+    parser = sub.add_parser(
+        "requeue",
+        help="take back abandoned work, or write out outstanding work",
+        description="Folder queue: move in-progress files of dead owners back to the queue. "
+        "Pickup directory: print (or write) the work requested and never completed.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", metavar="PATH", help="queue folder or pickup directory")
+    parser.add_argument("--prefix", help="pickup directory: only this journal prefix")
+    parser.add_argument(
+        "--output", metavar="FILE", help="pickup directory: write a journal instead of printing"
+    )
+    parser.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="pickup directory: skip corrupt journal records instead of stopping",
+    )
+    parser.set_defaults(run=run)
+
+
+def outstanding_work(path: str, names: list[str], args: argparse.Namespace) -> list[PrefixWork]:
+    """The tally of each prefix (or of ``args.prefix``) of pickup directory ``path``."""
+    groups = group_journals(names)
+    if args.prefix is not None:
+        if args.prefix not in groups:
+            known = ", ".join(groups) or "none"
+            raise CliError(f"{path}: no journals with prefix {args.prefix!r} (prefixes: {known})")
+        groups = {args.prefix: groups[args.prefix]}
+    if args.output is not None and len(groups) > 1:
+        raise CliError(f"{path}: holds prefixes {', '.join(groups)}; choose one with --prefix")
+    progress = Progress("reading journals (records)")
+    reader = JournalReader(path, skip_corrupt=args.skip_corrupt, progress=progress)
+    try:
+        works = [reader.work(prefix, journals) for prefix, journals in groups.items()]
+    finally:
+        progress.close()
+    for work in works:
+        for problem in work.corrupt:
+            log.warning("skipped: %s", problem)
+    return works
+
+
+def write_out(works: list[PrefixWork], output: str | None) -> None:
+    """Print the outstanding records, or write them to journal ``output``."""
+    if output is None:
+        for work in works:
+            for fields in work.outstanding:
+                sys.stdout.write("\t".join(escape_field(f) for f in fields) + "\n")
+        sys.stdout.flush()
+        return
+    if os.path.lexists(output):
+        raise CliError(f"{output}: already exists; not overwriting it")
+    writer = JournalWriter(output, "fsync")
+    try:
+        writer.append_many(fields for work in works for fields in work.outstanding)
+    finally:
+        writer.close()
+
+
+def requeue_pickup(path: str, names: list[str], args: argparse.Namespace) -> int:
+    """Write out the outstanding work of pickup directory ``path``."""
+    works = outstanding_work(path, names, args)
+    write_out(works, args.output)
+    for work in works:
+        log.info(
+            "%s: %d requested, %d completed, %d outstanding%s",
+            work.prefix,
+            work.requested,
+            work.completed,
+            len(work.outstanding),
+            f" written to {args.output}" if args.output else "",
+        )
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    """Requeue what ``args.path`` holds."""
+    path = existing_dir(args.path)
+    names = sorted(os.listdir(path))
+    return requeue_pickup(path, names, args)
