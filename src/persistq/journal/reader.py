@@ -18,6 +18,9 @@ OnCorrupt: TypeAlias = Literal["raise", "skip"]
 ``skip``: it is logged as a warning and the good records around it are kept."""
 
 
+_SNIFF_LINES = 8  # lines looked at to tell a header-damaged journal from a PyMPX one
+
+
 def _is_zero_fill(line: bytes) -> bool:
     # After a power cut a file may keep its new length but not its data: NUL bytes.
     return b"\x00" in line and not line.strip(b"\x00\n")
@@ -32,7 +35,9 @@ def iter_records(
     file) is ignored: no append that returned wrote it. Any other line that is not a
     valid record is handled as ``on_corrupt`` says; with ``raise`` nothing after the
     first corrupt line is yielded and the error names every corrupt line. Plain PyMPX
-    journals (no header) are read line by line without checksums.
+    journals (no header, no checksummed record among the first lines) are read line by
+    line without checksums; a persistq journal whose header is damaged is not
+    (a checksummed record among its first lines gives it away).
     """
     name = os.fspath(path)
     corrupt: list[int] = []
@@ -43,7 +48,11 @@ def iter_records(
         elif first and not first.endswith(b"\n") and HEADER.startswith(first):
             return  # torn while its header was being written: it holds nothing
         else:
-            decode, lines, start = decode_plain_line, itertools.chain([first], f), 1
+            head = [first, *(f.readline() for _ in range(_SNIFF_LINES - 1))]
+            lines, start = itertools.chain(head, f), 1
+            # A damaged header must not turn checksummed records into plain lines.
+            checked = first.startswith(HEADER[:9]) or any(_is_record(line) for line in head)
+            decode = decode_record if checked else decode_plain_line
         for number, line in _complete_lines(name, lines, start):
             fields = None
             if line is not None:
@@ -60,6 +69,14 @@ def iter_records(
                 yield fields
     if corrupt:
         raise JournalCorruptError(name, corrupt)
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        decode_record(line)
+    except RecordError:
+        return False
+    return line.endswith(b"\n")
 
 
 def _complete_lines(
