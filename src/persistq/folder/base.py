@@ -6,7 +6,7 @@ import logging
 import os
 
 from persistq.durability import Durability, check_durability
-from persistq.folder.files import publish, sync_dirs
+from persistq.folder.files import publish, release, sync_dirs
 from persistq.folder.names import (
     Kind,
     Owner,
@@ -66,7 +66,7 @@ class FolderQueueBase:
     def _parse_wip(self, msg: str | os.PathLike[str]) -> Wip:
         name = os.path.basename(os.fspath(msg))
         wip = parse_wip(name)
-        if wip is None or classify(name, self.message_extension) is not Kind.WIP:
+        if wip is None or not wip.original.endswith(self.message_extension):
             raise ValueError(f"not a work-in-progress file of this queue: {os.fspath(msg)!r}")
         return wip
 
@@ -89,6 +89,7 @@ class FolderQueueBase:
             if os.path.lexists(src):
                 log.warning("cannot restore %s: %s exists; left in place", src, dst)
             return None
+        release(src)
         sync_dirs(self.durability, self.path)
         log.info("restored %s to %s", src, dst)
         return dst

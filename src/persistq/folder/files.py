@@ -19,14 +19,17 @@ _NO_HARD_LINKS = frozenset(
     {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 )
 _claim_lock = threading.Lock()
+_held: set[str] = set()
+"""wip paths this process created and has not finished: only these names can clash."""
 
 
-def _reset_claim_lock() -> None:
+def _after_fork() -> None:
     global _claim_lock  # noqa: PLW0603 - a fork may copy the lock while it is held
     _claim_lock = threading.Lock()
+    _held.clear()
 
 
-os.register_at_fork(after_in_child=_reset_claim_lock)
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def exists_error(path: str, what: str = "file") -> FileExistsError:
@@ -105,19 +108,26 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
 def claim(src: str, wip: str) -> bool:
     """Rename message ``src`` to this process's ``wip`` name; False if another process won.
 
-    One rename per claim. ``wip`` names belong to this process, so checking that the
-    name is free under a process-wide lock is race-free; a taken name (the same message
-    name claimed twice before ``task_done``) leaves the message for later.
+    One rename per claim. ``wip`` names belong to this process, so only a name this
+    process still holds (the same message name claimed twice before ``task_done``) can
+    be taken; that rare case is checked under a process-wide lock and leaves the
+    message for later.
     """
     with _claim_lock:
-        if os.path.lexists(wip):
+        if wip in _held and os.path.lexists(wip):
             log.debug("not claiming %s: %s is still in progress", src, wip)
             return False
         try:
             os.rename(src, wip)
         except FileNotFoundError:
             return False
+        _held.add(wip)
     return True
+
+
+def release(wip: str) -> None:
+    """Note that this process no longer holds ``wip`` (finished, failed or restored)."""
+    _held.discard(wip)
 
 
 def _remove_quietly(path: str) -> None:

@@ -30,6 +30,7 @@ RESERVED_SUFFIXES = (WIP_SUFFIX, TEMP_SUFFIX, HEARTBEAT_SUFFIX, *(f".{k}" for k 
 
 _SEP = "@"
 _HOST_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
 _RETRY = re.compile(r"\.retry([0-9]+)$")
 
 
@@ -78,6 +79,8 @@ def escape_host(host: str) -> str:
 
 def unescape_host(text: str) -> str:
     """Invert :func:`escape_host`; raise ValueError naming ``text`` if it is not escaped."""
+    if _PLAIN_HOST.fullmatch(text):
+        return text
     out = bytearray()
     i = 0
     while i < len(text):

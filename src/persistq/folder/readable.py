@@ -19,7 +19,7 @@ import attrs
 from persistq.durability import Durability
 from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
-from persistq.folder.files import claim, publish, sync_dirs, transfer
+from persistq.folder.files import claim, publish, release, sync_dirs, transfer
 from persistq.folder.markers import MarkerBook
 from persistq.folder.names import (
     Kind,
@@ -38,11 +38,15 @@ log = logging.getLogger(__name__)
 
 SAFETY_RESCAN_SECONDS = 2.0
 """With working events, an idle reader still lists the folder this often."""
-FULL_RESCAN_SECONDS = 10.0
+FULL_RESCAN_SECONDS = 5.0
 """A busy reader lists the folder at least this often (new markers, missed files)."""
 FALLBACK_POLL_SECONDS = 0.05
 """Polling interval once events are found missing or the observer died."""
 MISSED_GRACE_SECONDS = 2.0
+STALE_AFTER_LOSSES = 16
+"""After this many claims lost in a row to other readers the index is stale: list again."""
+PAUSE_BACKLOG = 64
+"""A reader with more candidates than this switches events off until it runs dry."""
 """A file older than this that a rescan finds but no event announced was missed."""
 
 SortingFunction = Callable[[str], Any]
@@ -58,6 +62,7 @@ class _Runtime:
     watcher: Watcher | None = None
     last_scan: float | None = None
     degraded: bool = False
+    gap: bool = False
     deferred: dict[str, float] = attrs.field(factory=dict)
     seen: dict[str, tuple[int, int, float]] = attrs.field(factory=dict)
     heartbeat: threading.Event | None = None
@@ -208,8 +213,10 @@ class FolderReader(FolderQueueBase):
         for name in [n for n in rt.seen if n not in listed]:
             del rt.seen[name]
         added = rt.index.replace(listed.difference(rt.deferred))
-        if rt.last_scan is not None and self._events_ok(rt):
+        watching = self._events_ok(rt) and rt.watcher is not None and not rt.watcher.paused
+        if rt.last_scan is not None and watching and not rt.gap:
             self._check_missed(rt, added)
+        rt.gap = not watching
         rt.last_scan = time.monotonic()
 
     def _check_missed(self, rt: _Runtime, added: list[str]) -> None:
@@ -261,6 +268,7 @@ class FolderReader(FolderQueueBase):
         return len(rt.index) == 0 and not rt.deferred
 
     def _claim_next(self, rt: _Runtime) -> list[str] | None:
+        lost = 0
         while (name := rt.index.pop()) is not None:
             stable = self._is_stable(rt, name)
             if not stable:
@@ -268,6 +276,10 @@ class FolderReader(FolderQueueBase):
             wip = self._claim(name)
             if wip is not None:
                 return [wip]
+            lost += 1
+            if lost >= STALE_AFTER_LOSSES:
+                self._rescan(rt)
+                lost = 0
         return None
 
     def _claim(self, name: str) -> str | None:
@@ -294,28 +306,36 @@ class FolderReader(FolderQueueBase):
                 return FAILED
             claimed = self._claim_next(rt)
             if claimed is not None:
+                if rt.watcher is not None and len(rt.index) > PAUSE_BACKLOG:
+                    rt.watcher.pause()
+                    rt.gap = True
                 return claimed
             if rt.markers.all_done and self._nothing_left(rt):
-                if not listed:
-                    force = True
-                    continue
-                if self.recover_abandoned():
-                    force = True
-                    continue
-                return DONE
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                raise Empty(f"no message in {self.path!r} within {timeout} ms")
-            wait = self._interval(rt) - (now - (rt.last_scan or now))
-            if rt.deferred:
-                wait = min(wait, min(rt.deferred.values()) - now)
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            wait = max(wait, 0.001)
-            if self._events_ok(rt) and rt.watcher is not None:
-                rt.watcher.wait(wait)
+                # DONE only on a fresh listing, and after taking back dead owners' claims.
+                if listed and not self.recover_abandoned():
+                    return DONE
+                force = True
+            elif rt.watcher is not None and rt.watcher.paused:
+                rt.watcher.resume()
+                force = True
             else:
-                time.sleep(wait)
+                self._wait(rt, deadline, timeout)
+
+    def _wait(self, rt: _Runtime, deadline: float | None, timeout: float | None) -> None:
+        """Sleep until an event, the next rescan or stability check, or the deadline."""
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            raise Empty(f"no message in {self.path!r} within {timeout} ms")
+        wait = self._interval(rt) - (now - (rt.last_scan or now))
+        if rt.deferred:
+            wait = min(wait, min(rt.deferred.values()) - now)
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        wait = max(wait, 0.001)
+        if self._events_ok(rt) and rt.watcher is not None:
+            rt.watcher.wait(wait)
+        else:
+            time.sleep(wait)
 
     # -- finishing ------------------------------------------------------------------------
 
@@ -324,6 +344,7 @@ class FolderReader(FolderQueueBase):
         name (FileExistsError if taken there) and return that path, or delete it."""
         wip = self._parse_wip(wip_path)
         src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
+        release(src)
         if self.task_done_directory is None:
             os.unlink(src)
             sync_dirs(self.durability, self.path)
@@ -341,6 +362,7 @@ class FolderReader(FolderQueueBase):
         """
         wip = self._parse_wip(wip_path)
         src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
+        release(src)
         if wip.attempt < self.max_attempts:
             retry = queued_name(wip.original, wip.attempt + 1, self.message_extension)
             dst = os.path.join(self.path, retry)

@@ -17,7 +17,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
+from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 log = logging.getLogger(__name__)
@@ -63,27 +63,57 @@ class Watcher:
         self.folder = folder
         self._collector = _Collector()
         self._observer: BaseObserver | None = None
+        self._watch: ObservedWatch | None = None
         self._warned = False
         observer: BaseObserver = (
             PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
         )
         try:
-            observer.schedule(
-                self._collector, folder, event_filter=[FileCreatedEvent, FileMovedEvent]
-            )
+            self._watch = self._schedule(observer)
             observer.daemon = True
             observer.start()
         except (OSError, RuntimeError) as exc:
-            log.warning("cannot watch %s for file-system events (%s); polling instead", folder, exc)
-            self._warned = True
+            self._cannot_watch(exc)
             return
         self._observer = observer
+
+    def _schedule(self, observer: BaseObserver) -> ObservedWatch:
+        return observer.schedule(
+            self._collector, self.folder, event_filter=[FileCreatedEvent, FileMovedEvent]
+        )
+
+    def _cannot_watch(self, exc: Exception) -> None:
+        log.warning(
+            "cannot watch %s for file-system events (%s); polling instead", self.folder, exc
+        )
+        self._warned = True
+
+    @property
+    def paused(self) -> bool:
+        """Whether events are switched off (see :meth:`pause`)."""
+        return self._watch is None
+
+    def pause(self) -> None:
+        """Stop receiving events (a reader with a backlog does not need them)."""
+        if self._observer is not None and self._watch is not None:
+            self._observer.unschedule(self._watch)
+            self._watch = None
+
+    def resume(self) -> None:
+        """Receive events again; events between pause and resume are lost (rescan after)."""
+        if self._observer is not None and self._watch is None:
+            try:
+                self._watch = self._schedule(self._observer)
+            except (OSError, RuntimeError) as exc:
+                self._cannot_watch(exc)
+                self.stop()
 
     @property
     def healthy(self) -> bool:
         """Whether events still arrive: the observer and its emitters are alive."""
         obs = self._observer
         ok = obs is not None and obs.is_alive() and all(e.is_alive() for e in obs.emitters)
+        ok = ok and (self._watch is None or bool(obs and obs.emitters))
         if not ok and not self._warned:
             self._warned = True
             log.warning("file-system observer of %s stopped; polling instead", self.folder)
@@ -104,7 +134,7 @@ class Watcher:
 
     def stop(self) -> None:
         """Stop the observer thread (idempotent)."""
-        obs, self._observer = self._observer, None
+        obs, self._observer, self._watch = self._observer, None, None
         if obs is not None:
             obs.stop()
             if obs.is_alive() and obs is not threading.current_thread():
