@@ -17,6 +17,8 @@ on the same disk:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import math
 import multiprocessing
 import os
@@ -24,9 +26,11 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier, Event
+from queue import Empty
 from typing import Any
 
 from dirq.QueueSimple import QueueSimple
@@ -54,10 +58,9 @@ def fill(folder: str, n: int, prefix: str = "m") -> list[str]:
 
 def _latency_consumer(qdir: str, options: dict[str, Any], samples: int, conn: Connection) -> None:
     r = ReadableFolderQueue(qdir, **options)
-    try:
+    with contextlib.suppress(Empty):
         r.get(timeout=1)
-    except Exception:
-        conn.send("ready")
+    conn.send("ready")
     for _ in range(samples):
         wip = r.get(timeout=30_000)
         conn.send(time.monotonic())
@@ -96,10 +99,8 @@ def pickup_latency(options: dict[str, Any], samples: int) -> tuple[float, float]
 
 def _folder_consumer(qdir: str, barrier: Barrier) -> None:
     r = ReadableFolderQueue(qdir)
-    try:
+    with contextlib.suppress(Empty):  # start watching before the clock starts
         r.get(timeout=0)
-    except Exception:
-        pass
     barrier.wait()
     for wip in r:
         r.task_done(wip)
@@ -126,7 +127,9 @@ def folder_rate(n: int, consumers: int, producer: bool) -> float:
             fill(qdir, n)
             w.close()
         barrier = CTX.Barrier(consumers + int(producer) + 1)
-        procs = [CTX.Process(target=_folder_consumer, args=(qdir, barrier)) for _ in range(consumers)]
+        procs = [
+            CTX.Process(target=_folder_consumer, args=(qdir, barrier)) for _ in range(consumers)
+        ]
         if producer:
             procs.append(CTX.Process(target=_folder_producer, args=(qdir, sources, barrier)))
         return _timed(procs, barrier, n)
@@ -183,7 +186,7 @@ def dirq_rate(n: int, consumers: int, producer: bool) -> float:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _timed(procs: list[multiprocessing.process.BaseProcess], barrier: Barrier, n: int) -> float:
+def _timed(procs: Sequence[BaseProcess], barrier: Barrier, n: int) -> float:
     for p in procs:
         p.start()
     barrier.wait()
@@ -257,8 +260,8 @@ def main() -> None:
         ("drain, 2 consumers", 2, False),
         ("1 producer + 2 consumers", 2, True),
     ]:
-        ours = best(lambda c=consumers, p=producer: folder_rate(n, c, p), repeats)
-        theirs = best(lambda c=consumers, p=producer: dirq_rate(n, c, p), repeats)
+        ours = best(functools.partial(folder_rate, n, consumers, producer), repeats)
+        theirs = best(functools.partial(dirq_rate, n, consumers, producer), repeats)
         print(f"| {label} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.1f}x |")
 
     print("\n### Drain time of one reader (get + task_done until DONE)\n")
