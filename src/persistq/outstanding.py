@@ -20,8 +20,10 @@ def outstanding(requested: Iterable[K], completed: Iterable[K]) -> Iterator[K]:
     first, so ``requested`` may be a stream of any length.
     """
     remaining = Counter(completed)
+    get = remaining.get
     for item in requested:
-        if remaining[item] > 0:
-            remaining[item] -= 1
+        count = get(item)
+        if count:
+            remaining[item] = count - 1
         else:
             yield item

@@ -12,6 +12,7 @@ during recovery.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -19,8 +20,9 @@ from collections.abc import Iterable, Iterator
 
 from persistq.durability import Durability, fsync_directory
 from persistq.errors import PersistqError
+from persistq.journal.codec import decode_payload
 from persistq.journal.naming import Kind, journal_file_name, parse_journal_name
-from persistq.journal.reader import OnCorrupt, iter_records
+from persistq.journal.reader import OnCorrupt, iter_payload_blocks, iter_records
 from persistq.journal.writer import JournalWriter
 from persistq.outstanding import outstanding
 
@@ -57,12 +59,18 @@ def outstanding_fields(
 ) -> Iterator[Fields]:
     """Records requested and not completed in ``directory`` (a multiset, in order),
     including work inherited from a run it recovered that never journalled it again."""
-    return _outstanding(os.path.abspath(directory), prefix, on_corrupt, frozenset())
+    payloads = _outstanding(os.path.abspath(directory), prefix, on_corrupt, frozenset())
+    return map(decode_payload, payloads)
+
+
+def _payloads(directory: str, prefix: str, kind: Kind, on_corrupt: OnCorrupt) -> Iterator[bytes]:
+    for path in journal_paths(directory, prefix, kind):
+        yield from itertools.chain.from_iterable(iter_payload_blocks(path, on_corrupt=on_corrupt))
 
 
 def _outstanding(
     directory: str, prefix: str, on_corrupt: OnCorrupt, seen: frozenset[str]
-) -> Iterator[Fields]:
+) -> Iterator[bytes]:
     if not journal_paths(directory, prefix, "requested") and not os.path.exists(
         os.path.join(directory, pointer_file_name(prefix))
     ):
@@ -71,8 +79,8 @@ def _outstanding(
             directory,
             prefix,
         )
-    completed = list(read_fields(directory, prefix, "completed", on_corrupt))
-    requested: Iterable[Fields] = read_fields(directory, prefix, "requested", on_corrupt)
+    completed = _payloads(directory, prefix, "completed", on_corrupt)
+    requested: Iterable[bytes] = _payloads(directory, prefix, "requested", on_corrupt)
     inherited = _unjournalled_predecessor(directory, prefix)
     if inherited is not None and inherited not in seen:
         older = _outstanding(inherited, prefix, on_corrupt, seen | {directory})
@@ -80,7 +88,7 @@ def _outstanding(
     return outstanding(requested, completed)
 
 
-def _chain(first: Iterable[Fields], second: Iterable[Fields]) -> Iterator[Fields]:
+def _chain(first: Iterable[bytes], second: Iterable[bytes]) -> Iterator[bytes]:
     yield from first
     yield from second
 

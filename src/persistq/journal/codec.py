@@ -57,38 +57,62 @@ def unescape_field(text: str) -> str:
     return "".join(out)
 
 
-def encode_record(fields: Sequence[str]) -> bytes:
-    """Return the journal line (with its trailing LF) for a non-empty list of fields."""
+def encode_payload(fields: Sequence[str]) -> bytes:
+    """Return the payload of a record: the fields escaped and joined by tabs.
+
+    Equal field lists have equal payloads, so payloads can stand for messages."""
     if not fields:
         raise RecordError("a record needs at least one field")
-    payload = "\t".join(escape_field(f) for f in fields).encode("utf-8")
+    return "\t".join(escape_field(f) for f in fields).encode("utf-8")
+
+
+def encode_record(fields: Sequence[str]) -> bytes:
+    """Return the journal line (with its trailing LF) for a non-empty list of fields."""
+    payload = encode_payload(fields)
     return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
 
 
-def decode_record(line: bytes) -> tuple[str, ...]:
-    """Return the fields of one checksummed line (with or without its LF)."""
-    if line.endswith(b"\n"):
+def record_payload(line: bytes) -> bytes:
+    """Return the payload of one checksummed line (with or without its LF)."""
+    if line[-1:] == b"\n":
         line = line[:-1]
-    if len(line) <= _CRC_WIDTH or line[_CRC_WIDTH : _CRC_WIDTH + 1] != b"\t":
-        raise RecordError("record is too short or lacks its checksum")
     payload = line[_CRC_WIDTH + 1 :]
+    if line[_CRC_WIDTH : _CRC_WIDTH + 1] != b"\t":
+        raise RecordError("record is too short or lacks its checksum")
     if b"%08x" % zlib.crc32(payload) != line[:_CRC_WIDTH]:
         raise RecordError("record checksum does not match its payload")
+    return payload
+
+
+def plain_payload(line: bytes) -> bytes:
+    """Return the payload that one plain PyMPX line (with or without its line end) means."""
+    if line[-1:] == b"\n":
+        line = line[:-1]
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    if b"\x00" in line and not line.strip(b"\x00"):
+        raise RecordError("line is zero fill, not a record")
+    if b"\\" in line or b"\r" in line:
+        line = line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
+    return line
+
+
+def decode_payload(payload: bytes) -> tuple[str, ...]:
+    """Return the fields of a payload (see :func:`encode_payload`)."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"record is not UTF-8: {exc}") from None
-    return tuple(unescape_field(f) for f in text.split("\t"))
+    if "\\" in text or "\r" in text or "\n" in text:
+        return tuple(unescape_field(f) for f in text.split("\t"))
+    return tuple(text.split("\t"))
+
+
+def decode_record(line: bytes) -> tuple[str, ...]:
+    """Return the fields of one checksummed line (with or without its LF)."""
+    return decode_payload(record_payload(line))
 
 
 def decode_plain_line(line: bytes) -> tuple[str, ...]:
     """Return the fields of one plain PyMPX journal line (with or without its line end)."""
-    if line.endswith(b"\r\n"):
-        line = line[:-2]
-    elif line.endswith(b"\n"):
-        line = line[:-1]
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecordError(f"line is not UTF-8: {exc}") from None
-    return tuple(text.split("\t"))
+    return decode_payload(plain_payload(line))

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
+import difflib
 import logging
 import os
-from collections.abc import Iterator
-from typing import Literal, TypeAlias
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, Literal, TypeAlias
 
 from persistq.errors import JournalCorruptError
-from persistq.journal.codec import HEADER, RecordError, decode_plain_line, decode_record
+from persistq.journal.codec import (
+    HEADER,
+    RecordError,
+    decode_payload,
+    plain_payload,
+    record_payload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -17,89 +24,151 @@ OnCorrupt: TypeAlias = Literal["raise", "skip"]
 """``raise``: a corrupt record raises JournalCorruptError naming every corrupt line;
 ``skip``: it is logged as a warning and the good records around it are kept."""
 
-
-_SNIFF_LINES = 8  # lines looked at to tell a header-damaged journal from a PyMPX one
-
-
-def _is_zero_fill(line: bytes) -> bool:
-    # After a power cut a file may keep its new length but not its data: NUL bytes.
-    return b"\x00" in line and not line.strip(b"\x00\n")
+_SNIFF_LINES = 32  # lines looked at to tell a header-damaged journal from a PyMPX one
+_BLOCK = 1 << 20
 
 
-def iter_records(
+def iter_payload_blocks(
     path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise"
-) -> Iterator[tuple[str, ...]]:
-    """Yield the fields of each complete record of the journal at ``path``, in order.
+) -> Iterator[list[bytes]]:
+    """Yield, a block at a time, the payload (see ``codec.encode_payload``) of each
+    complete record of the journal at ``path``, in order.
 
     A torn tail (a last line without its LF, or zero-filled lines at the end of the
     file) is ignored: no append that returned wrote it. Any other line that is not a
     valid record is handled as ``on_corrupt`` says; with ``raise`` nothing after the
     first corrupt line is yielded and the error names every corrupt line. Plain PyMPX
     journals (no header, no checksummed record among the first lines) are read line by
-    line without checksums; a persistq journal whose header is damaged is not
-    (a checksummed record among its first lines gives it away).
+    line without checksums; a persistq journal whose header is damaged is not.
     """
     name = os.fspath(path)
     corrupt: list[int] = []
-    with open(path, "rb") as f:
-        first = f.readline()
-        if first == HEADER:
-            decode, lines, start = decode_record, iter(f), 2
-        elif first and not first.endswith(b"\n") and HEADER.startswith(first):
-            return  # torn while its header was being written: it holds nothing
-        else:
-            head = [first, *(f.readline() for _ in range(_SNIFF_LINES - 1))]
-            lines, start = itertools.chain(head, f), 1
-            # A damaged header must not turn checksummed records into plain lines.
-            checked = first.startswith(HEADER[:9]) or any(_is_record(line) for line in head)
-            decode = decode_record if checked else decode_plain_line
-        for number, line in _complete_lines(name, lines, start):
-            fields = None
-            if line is not None:
-                try:
-                    fields = decode(line)
-                except RecordError as exc:
-                    log.debug("%s:%d: corrupt record: %s", name, number, exc)
-            if fields is None:
-                if on_corrupt == "raise":
-                    corrupt.append(number)
-                else:
-                    log.warning("%s:%d: skipped a corrupt record", name, number)
-            elif not corrupt:
-                yield fields
+    zero_fill: list[int] = []  # held back: corrupt if good lines follow, torn tail if not
+    crc32 = zlib.crc32
+    with open(name, "rb") as f:
+        checked, number = _sniff(f)
+        if checked is None:
+            return
+        payload_of = _checked_or_none if checked else _plain_or_none
+        for lines in _blocks(name, f):
+            if checked:  # the common case, kept tight: every journal line passes here
+                good = [p for line in lines if b"%08x\t" % crc32(p := line[9:]) == line[:9]]
+            else:
+                good = [p for p in map(payload_of, lines) if p is not None]
+            if len(good) != len(lines) or zero_fill:
+                good = _sift(name, lines, number, payload_of, zero_fill, corrupt, on_corrupt)
+            number += len(lines)
+            if not corrupt:
+                yield good
+    if zero_fill:
+        log.info("%s:%d: ignoring a zero-filled tail", name, zero_fill[0])
     if corrupt:
         raise JournalCorruptError(name, corrupt)
 
 
+def iter_payloads(
+    path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise"
+) -> Iterator[bytes]:
+    """Yield the payload of each complete record (see :func:`iter_payload_blocks`)."""
+    for block in iter_payload_blocks(path, on_corrupt=on_corrupt):
+        yield from block
+
+
+def iter_records(
+    path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise"
+) -> Iterator[tuple[str, ...]]:
+    """Yield the fields of each complete record of the journal at ``path``, in order
+    (torn tails and corruption as :func:`iter_payload_blocks` says)."""
+    for block in iter_payload_blocks(path, on_corrupt=on_corrupt):
+        yield from map(decode_payload, block)
+
+
+def _sift(
+    name: str,
+    lines: list[bytes],
+    number: int,
+    payload_of: Callable[[bytes], bytes | None],
+    zero_fill: list[int],
+    corrupt: list[int],
+    on_corrupt: OnCorrupt,
+) -> list[bytes]:
+    """The good payloads of a block that holds bad lines, reporting those."""
+    good: list[bytes] = []
+    for line in lines:
+        number += 1
+        payload = payload_of(line)
+        if payload is not None:
+            if zero_fill:
+                _report(name, zero_fill, corrupt, on_corrupt)
+            good.append(payload)
+            continue
+        zero_fill.append(number)
+        if b"\x00" not in line or line.strip(b"\x00"):
+            log.debug("%s:%d: corrupt record", name, number)
+            _report(name, zero_fill, corrupt, on_corrupt)
+    return good
+
+
+def _checked_or_none(line: bytes) -> bytes | None:
+    try:
+        return record_payload(line)
+    except RecordError:
+        return None
+
+
+def _plain_or_none(line: bytes) -> bytes | None:
+    try:
+        return plain_payload(line)
+    except RecordError:
+        return None
+
+
+def _sniff(f: BinaryIO) -> tuple[bool | None, int]:
+    """Position ``f`` at its first record; return whether its records are checksummed
+    and the line number before that record (None when the journal holds nothing)."""
+    first = f.readline()
+    if first == HEADER:
+        return True, 1
+    if first and not first.endswith(b"\n") and HEADER.startswith(first):
+        return None, 0  # torn while its header was being written: it holds nothing
+    head = [first, *(f.readline() for _ in range(_SNIFF_LINES - 1))]
+    f.seek(0)
+    # A damaged header must not turn checksummed records into plain lines.
+    return _looks_like_header(first) or any(_is_record(line) for line in head), 0
+
+
+def _looks_like_header(line: bytes) -> bool:
+    start = line[: len(HEADER) + 8]
+    return difflib.SequenceMatcher(None, start, HEADER, autojunk=False).ratio() > 0.6
+
+
 def _is_record(line: bytes) -> bool:
     try:
-        decode_record(line)
+        record_payload(line)
     except RecordError:
         return False
     return line.endswith(b"\n")
 
 
-def _complete_lines(
-    name: str, lines: Iterator[bytes], start: int
-) -> Iterator[tuple[int, bytes | None]]:
-    """Yield (line number, line) for every line before the torn tail; a zero-filled
-    line that has complete lines after it comes as (number, None): corrupt."""
-    zero_fill: list[int] = []
-    for number, line in enumerate(lines, start):
-        if not line:
-            break
-        if not line.endswith(b"\n"):
-            log.info("%s:%d: ignoring a torn last record", name, number)
-            break
-        if _is_zero_fill(line):
-            zero_fill.append(number)
-            continue
-        for n in zero_fill:
-            yield n, None
-        zero_fill.clear()
-        yield number, line
-    if zero_fill:
-        log.info("%s:%d: ignoring a zero-filled tail", name, zero_fill[0])
+def _blocks(name: str, f: BinaryIO) -> Iterator[list[bytes]]:
+    """Yield the complete lines (without LF) of ``f``, a block at a time; a last line
+    without its LF is a torn record and is dropped."""
+    rest = b""
+    while block := f.read(_BLOCK):
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        yield lines
+    if rest:
+        log.info("%s: ignoring a torn last record of %d bytes", name, len(rest))
+
+
+def _report(name: str, numbers: list[int], corrupt: list[int], on_corrupt: OnCorrupt) -> None:
+    if on_corrupt == "raise":
+        corrupt.extend(numbers)
+    else:
+        for n in numbers:
+            log.warning("%s:%d: skipped a corrupt record", name, n)
+    numbers.clear()
 
 
 def read_records(
