@@ -11,6 +11,7 @@ from pathlib import Path
 from queue import Empty
 
 import pytest
+from watchdog.observers.api import BaseObserver
 
 from persistq import (
     DONE,
@@ -495,3 +496,70 @@ def test_queues_pickle(qdir: Path, src: Path) -> None:
     assert isinstance(r2.get(timeout=1000), str)
     r.dispose()
     r2.dispose()
+
+
+def test_no_inotify_watches_left_falls_back_to_polling(
+    qdir: Path, src: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_watches(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(BaseObserver, "schedule", no_watches)
+    w = WritableFolderQueue(qdir)
+    r = ReadableFolderQueue(qdir)
+    with caplog.at_level(logging.WARNING, logger="persistq"):
+        with pytest.raises(Empty):
+            r.get(timeout=10)
+        w.put(make(src, "a.tsv"))
+        assert isinstance(r.get(timeout=10_000), str)
+    assert "watch limit" in caplog.text
+
+
+def test_a_name_still_in_progress_here_is_left_for_later(qdir: Path, src: Path) -> None:
+    w = WritableFolderQueue(qdir)
+    w.put(make(src, "a.tsv", "one"))
+    r = ReadableFolderQueue(qdir)
+    first = r.get(timeout=1000)
+    assert isinstance(first, str)
+    w.put(make(src, "a.tsv", "two"))
+    with pytest.raises(Empty):
+        r.get(timeout=50)
+    assert Path(first).read_text() == "one"
+    r.task_done(first)
+    second = r.get(timeout=10_000)
+    assert second == first
+    assert Path(second).read_text() == "two"
+
+
+def test_purge_removes_the_queue_state(qdir: Path, src: Path) -> None:
+    w = WritableFolderQueue(qdir)
+    w.put(make(src, "a.tsv"))
+    w.put(make(src, "b.tsv"))
+    r = ReadableFolderQueue(qdir)
+    assert isinstance(r.get(timeout=1000), str)
+    make(qdir, "keep.csv")
+    w.purge()
+    assert os.listdir(qdir) == ["keep.csv"]
+    w.purge_control_messages()
+    assert [n.rsplit(".", 1)[1] for n in os.listdir(qdir) if n != "keep.csv"] == ["helo"]
+
+
+def test_fsync_put_makes_the_data_durable_before_publishing(
+    qdir: Path, src: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = WritableFolderQueue(qdir, durability="fsync")
+    events: list[str] = []
+    real_fsync, real_publish = os.fsync, files.publish
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+
+    def publish(a: str, b: str) -> None:
+        events.append("publish")
+        real_publish(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(files, "publish", publish)
+    w.put(make(src, "a.tsv"))
+    assert events[:2] == ["fsync", "publish"]

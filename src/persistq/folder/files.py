@@ -68,7 +68,8 @@ def sync_dirs(durability: Durability, *paths: str) -> None:
 def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
     """Make file ``src`` appear complete as ``dst``, never overwriting; keep ``src`` if ``copy``.
 
-    Same file system: one atomic publish. Otherwise (or when copying) the data goes to a
+    Same file system: one atomic publish (after an fsync of the data with
+    ``durability="fsync"``). Otherwise (or when copying) the data goes to a
     temporary name beside ``dst``, is fsynced (unless ``durability="none"``), then
     published; the source is removed only after that. On any error ``src`` is untouched
     and no temporary file is left behind.
@@ -79,6 +80,8 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
         raise exists_error(dst)
     src_dir, dst_dir = os.path.dirname(src) or ".", os.path.dirname(dst) or "."
     if not copy:
+        if durability == "fsync":
+            _fsync_file(src)
         try:
             publish(src, dst)
         except OSError as exc:
@@ -128,6 +131,14 @@ def claim(src: str, wip: str) -> bool:
 def release(wip: str) -> None:
     """Note that this process no longer holds ``wip`` (finished, failed or restored)."""
     _held.discard(wip)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _remove_quietly(path: str) -> None:

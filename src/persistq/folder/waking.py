@@ -90,8 +90,8 @@ class Watcher:
 
     @property
     def paused(self) -> bool:
-        """Whether events are switched off (see :meth:`pause`)."""
-        return self._watch is None
+        """Whether events are switched off by :meth:`pause` (not by a failure)."""
+        return self._observer is not None and self._watch is None
 
     def pause(self) -> None:
         """Stop receiving events (a reader with a backlog does not need them)."""
