@@ -22,6 +22,7 @@ import functools
 import math
 import multiprocessing
 import os
+import random
 import shutil
 import statistics
 import tempfile
@@ -81,8 +82,9 @@ def pickup_latency(options: dict[str, Any], samples: int) -> tuple[float, float]
         child.start()
         ours.recv()
         latencies = []
+        rng = random.Random(1)
         for source in sources:
-            time.sleep(0.01)  # the consumer is blocked in get() again
+            time.sleep(rng.uniform(0.005, 0.06))  # the consumer blocks in get() again
             started = time.monotonic()
             os.rename(source, os.path.join(qdir, os.path.basename(source)))
             latencies.append((ours.recv() - started) * 1000)

@@ -113,13 +113,12 @@ def claim(src: str, wip: str) -> bool:
 
     One rename per claim. ``wip`` names belong to this process, so only a name this
     process still holds (the same message name claimed twice before ``task_done``) can
-    be taken; that rare case is checked under a process-wide lock and leaves the
-    message for later.
+    be taken: that rare case is checked under a process-wide lock and raises
+    FileExistsError naming ``wip``, leaving the message where it is.
     """
     with _claim_lock:
         if wip in _held and os.path.lexists(wip):
-            log.debug("not claiming %s: %s is still in progress", src, wip)
-            return False
+            raise exists_error(wip, "work in progress")
         try:
             os.rename(src, wip)
         except FileNotFoundError:

@@ -43,6 +43,8 @@ FULL_RESCAN_SECONDS = 5.0
 FALLBACK_POLL_SECONDS = 0.05
 """Polling interval once events are found missing or the observer died."""
 MISSED_GRACE_SECONDS = 2.0
+BUSY_RETRY_SECONDS = 0.2
+"""How soon a message whose wip name this process still holds is tried again."""
 STALE_AFTER_LOSSES = 16
 """After this many claims lost in a row to other readers the index is stale: list again."""
 PAUSE_BACKLOG = 64
@@ -284,7 +286,13 @@ class FolderReader(FolderQueueBase):
 
     def _claim(self, name: str) -> str | None:
         wip = self.wip_filename(name)
-        if not claim(os.path.join(self.path, name), wip):
+        try:
+            claimed = claim(os.path.join(self.path, name), wip)
+        except FileExistsError:
+            log.debug("not claiming %s yet: this process still holds %s", name, wip)
+            self._runtime().deferred[name] = time.monotonic() + BUSY_RETRY_SECONDS
+            return None
+        if not claimed:
             return None
         sync_dirs(self.durability, self.path)
         self._holding()
