@@ -323,6 +323,8 @@ class PersistentQueue:
                 f"{self.current_pickup_dir}: previous_pickup_dir is current_pickup_dir; call "
                 "requeue_unprocessed_work before any put or task_done of this run"
             )
+        if same_dir and self.current_pickup_dir is not None:
+            self._compact_in_place(self.current_pickup_dir)
         work = self._compute_outstanding()
         self._requeued_once = True
         if self.current_pickup_dir is not None and not same_dir:
@@ -337,6 +339,14 @@ class PersistentQueue:
             self._requeued_unput[fields] += 1
             self._enqueue(message, True, None)
         return [message for _, message in work]
+
+    def _compact_in_place(self, directory: str) -> None:
+        # Recovering in place would otherwise grow the journals run after run.
+        try:
+            pickup.compact(directory, self.pickup_file_prefix, durability=self.durability)
+        except PersistqError as exc:
+            log.warning("%s: not compacted before requeue: %s", directory, exc)
+        self._outstanding = None
 
     def _previous_is_current(self) -> bool:
         if self.previous_pickup_dir is None or self.current_pickup_dir is None:

@@ -17,10 +17,13 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from typing import Any
+
+import attrs
 
 from persistq.durability import Durability, fsync_directory
 from persistq.errors import PersistqError
-from persistq.journal.codec import decode_payload
+from persistq.journal.codec import decode_payload, encode_payload, frame_payload
 from persistq.journal.naming import Kind, journal_file_name, parse_journal_name
 from persistq.journal.reader import OnCorrupt, iter_payload_blocks, iter_records
 from persistq.journal.writer import JournalWriter
@@ -37,12 +40,20 @@ def pointer_file_name(prefix: str) -> str:
 
 
 def journal_paths(directory: str, prefix: str, kind: Kind) -> list[str]:
-    """The ``kind`` journals of ``prefix`` in ``directory``: requeued work first, then by PID."""
+    """The ``kind`` journals of ``prefix`` in ``directory``: requeued work first, then by PID.
+
+    Journals that a committed compaction supersedes are left out, even before the
+    compaction has removed them."""
+    intent = _read_compaction(directory, prefix)
+    names = os.listdir(directory)
     found = []
-    for name in os.listdir(directory):
+    for name in names:
         parsed = parse_journal_name(name, prefix)
-        if parsed is not None and parsed.kind == kind:
+        superseded = intent is not None and name in intent.superseded
+        if parsed is not None and parsed.kind == kind and not superseded:
             found.append((parsed.sort_key(), name))
+    if intent is not None and kind == "requested" and intent.journal not in names:
+        found.append(((-1, -1), intent.temporary))  # committed, not yet linked
     return [os.path.join(directory, name) for _, name in sorted(found)]
 
 
@@ -96,16 +107,12 @@ def _chain(first: Iterable[bytes], second: Iterable[bytes]) -> Iterator[bytes]:
 def _unjournalled_predecessor(directory: str, prefix: str) -> str | None:
     """The directory this run was recovering, if it died before journalling that work."""
     pointer = os.path.join(directory, pointer_file_name(prefix))
-    try:
-        with open(pointer, encoding="utf-8") as f:
-            data = json.load(f)
-        previous = data["previous_pickup_dir"]
-        if not isinstance(previous, str):
-            raise TypeError("previous_pickup_dir is not a string")
-    except FileNotFoundError:
+    data = _read_json(pointer, "recovery pointer")
+    if data is None:
         return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PersistqError(f"{pointer}: corrupt recovery pointer: {exc}") from exc
+    previous = data.get("previous_pickup_dir")
+    if not isinstance(previous, str):
+        raise PersistqError(f"{pointer}: corrupt recovery pointer: no previous_pickup_dir")
     for path in journal_paths(directory, prefix, "requested"):
         parsed = parse_journal_name(os.path.basename(path), prefix)
         if parsed is not None and parsed.requeued:
@@ -118,18 +125,40 @@ def _unjournalled_predecessor(directory: str, prefix: str) -> str | None:
     return os.path.abspath(previous)
 
 
-def write_pointer(directory: str, prefix: str, previous: str, durability: Durability) -> None:
-    """Record in ``directory`` that this run recovers ``previous`` (atomically)."""
-    final = os.path.join(directory, pointer_file_name(prefix))
-    temporary = f"{final}.{os.getpid()}.part"
+def _read_json(path: str, what: str) -> dict[str, Any] | None:
+    """The JSON object at ``path``, None if there is no file; PersistqError if corrupt."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PersistqError(f"{path}: corrupt {what}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PersistqError(f"{path}: corrupt {what}: not a JSON object")
+    return data
+
+
+def _write_json(path: str, data: dict[str, Any], durability: Durability) -> None:
+    """Write ``data`` to ``path`` atomically (temporary name, then rename)."""
+    temporary = f"{path}.{os.getpid()}.part"
     with open(temporary, "w", encoding="utf-8") as f:
-        json.dump({"previous_pickup_dir": os.path.abspath(previous)}, f)
+        json.dump(data, f)
         f.flush()
         if durability == "fsync":
             os.fsync(f.fileno())
-    os.replace(temporary, final)
+    os.replace(temporary, path)
     if durability == "fsync":
-        fsync_directory(directory)
+        fsync_directory(os.path.dirname(path))
+
+
+def write_pointer(directory: str, prefix: str, previous: str, durability: Durability) -> None:
+    """Record in ``directory`` that this run recovers ``previous`` (atomically)."""
+    _write_json(
+        os.path.join(directory, pointer_file_name(prefix)),
+        {"previous_pickup_dir": os.path.abspath(previous)},
+        durability,
+    )
 
 
 def publish_requeued(
@@ -140,25 +169,132 @@ def publish_requeued(
     Written whole under a temporary name and then linked in (never over another
     file), so a crash leaves either every requeued record journalled or none.
     """
-    name = journal_file_name(prefix, "requested", os.getpid(), requeued=True)
+    name = _free_requeued_name(directory, prefix)
     temporary = os.path.join(directory, name + ".part")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temporary)  # left by a crash during an earlier requeue
-    writer = JournalWriter(temporary, durability)
-    try:
-        writer.append_many(records)
-    finally:
-        writer.close()
-    stem, ext = os.path.splitext(name)
-    candidate, n = name, 1
-    while True:
-        try:
-            os.link(temporary, os.path.join(directory, candidate))
-            break
-        except FileExistsError:
-            n += 1
-            candidate = f"{stem}{n}{ext}"
+    _write_temporary(temporary, [encode_payload(fields) for fields in records], durability)
+    os.link(temporary, os.path.join(directory, name))
     os.unlink(temporary)
     if durability == "fsync":
         fsync_directory(directory)
-    return os.path.join(directory, candidate)
+    return os.path.join(directory, name)
+
+
+def _free_requeued_name(directory: str, prefix: str) -> str:
+    name = journal_file_name(prefix, "requested", os.getpid(), requeued=True)
+    stem, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while os.path.lexists(os.path.join(directory, candidate)):
+        n += 1
+        candidate = f"{stem}{n}{ext}"
+    return candidate
+
+
+def _write_temporary(path: str, payloads: list[bytes], durability: Durability) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # left by a crash during an earlier attempt
+    writer = JournalWriter(path, durability)
+    try:
+        writer.append_lines([frame_payload(payload) for payload in payloads])
+    finally:
+        writer.close()
+
+
+# -- compaction -------------------------------------------------------------------
+
+
+def compaction_file_name(prefix: str) -> str:
+    """Name of the file that commits a compaction of ``prefix``'s journals."""
+    return f"{prefix}_compaction.json"
+
+
+@attrs.frozen
+class _Compaction:
+    journal: str
+    temporary: str
+    superseded: frozenset[str]
+
+
+def _read_compaction(directory: str, prefix: str) -> _Compaction | None:
+    path = os.path.join(directory, compaction_file_name(prefix))
+    data = _read_json(path, "compaction record")
+    if data is None:
+        return None
+    journal, temporary, superseded = (data.get(k) for k in ("journal", "temporary", "superseded"))
+    names = [journal, temporary, *(superseded if isinstance(superseded, list) else [None])]
+    if not all(isinstance(n, str) and n == os.path.basename(n) and n != ".." for n in names):
+        raise PersistqError(f"{path}: corrupt compaction record: bad file names {names!r}")
+    return _Compaction(str(journal), str(temporary), frozenset(str(n) for n in names[2:]))
+
+
+def compact(
+    directory: str | os.PathLike[str],
+    prefix: str,
+    *,
+    durability: Durability = "flush",
+    on_corrupt: OnCorrupt = "raise",
+) -> str | None:
+    """Rewrite the journals of ``prefix`` in ``directory`` as one journal of the work
+    they leave outstanding, so that recovering from it costs what is outstanding, not
+    what was ever done. Returns the new journal's path (None when there were none).
+
+    Crash-safe: until the compaction commits, the old journals stand; after, the new
+    one does, and an interrupted compaction is finished by the next ``compact`` or
+    ignored by readers. Refuses (PersistqError naming the file) while a process whose
+    PID a journal carries is alive: nothing may write to the journals meanwhile.
+    """
+    directory = os.path.abspath(directory)
+    _finish_compaction(directory, prefix, durability)
+    old = journal_paths(directory, prefix, "requested") + journal_paths(
+        directory, prefix, "completed"
+    )
+    if not old:
+        return None
+    for path in old:
+        pid = parse_journal_name(os.path.basename(path), prefix)
+        if pid is not None and pid.pid not in (None, os.getpid()) and _alive(pid.pid):
+            raise PersistqError(
+                f"{path}: process {pid.pid} may still be writing this journal; compact "
+                "only when the run that wrote it has ended"
+            )
+    payloads = list(_outstanding(directory, prefix, on_corrupt, frozenset()))
+    name = _free_requeued_name(directory, prefix)
+    temporary = name + ".part"
+    _write_temporary(os.path.join(directory, temporary), payloads, durability)
+    superseded = sorted(os.path.basename(p) for p in old)
+    _write_json(
+        os.path.join(directory, compaction_file_name(prefix)),
+        {"journal": name, "temporary": temporary, "superseded": superseded},
+        durability,
+    )
+    _finish_compaction(directory, prefix, durability)
+    log.info("%s: compacted %d journals of %r into %s", directory, len(old), prefix, name)
+    return os.path.join(directory, name)
+
+
+def _finish_compaction(directory: str, prefix: str, durability: Durability) -> None:
+    """Carry a committed compaction through: link its journal, drop what it supersedes."""
+    intent = _read_compaction(directory, prefix)
+    if intent is None:
+        return
+    temporary = os.path.join(directory, intent.temporary)
+    journal = os.path.join(directory, intent.journal)
+    if not os.path.exists(journal):
+        os.link(temporary, journal)
+    for name in [intent.temporary, *intent.superseded]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, name))
+    if durability == "fsync":
+        fsync_directory(directory)
+    os.unlink(os.path.join(directory, compaction_file_name(prefix)))
+    if durability == "fsync":
+        fsync_directory(directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

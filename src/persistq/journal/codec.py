@@ -66,10 +66,14 @@ def encode_payload(fields: Sequence[str]) -> bytes:
     return "\t".join(escape_field(f) for f in fields).encode("utf-8")
 
 
+def frame_payload(payload: bytes) -> bytes:
+    """Return the journal line (with its checksum and trailing LF) for a payload."""
+    return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
+
+
 def encode_record(fields: Sequence[str]) -> bytes:
     """Return the journal line (with its trailing LF) for a non-empty list of fields."""
-    payload = encode_payload(fields)
-    return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
+    return frame_payload(encode_payload(fields))
 
 
 def record_payload(line: bytes) -> bytes:
