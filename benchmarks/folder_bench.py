@@ -1,9 +1,9 @@
 """Folder queue benchmark (issue 3): pickup latency, claim throughput against
 ``dirq.QueueSimple``, and drain time as the folder grows.
 
-Run ``.venv/bin/python benchmarks/folder_bench.py`` (about two minutes on 2 cores) or add
-``--quick`` for a smaller run. Prints Markdown tables, every row measured in this run
-on the same disk:
+Run ``.venv/bin/python benchmarks/folder_bench.py`` (about three minutes on 2 cores,
+mostly spent creating the files) or add ``--quick`` for a smaller run. Prints
+Markdown tables, every row measured in this run on the same disk:
 
 * pickup latency p50/p99 from ``rename`` into the folder to ``get`` returning in a
   consumer process blocked in ``get``: with inotify events, with ``poll_interval``

@@ -74,8 +74,10 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
     published; the source is removed only after that. On any error ``src`` is untouched
     and no temporary file is left behind.
     """
+    if os.path.isdir(src):
+        raise IsADirectoryError(errno.EISDIR, f"not a file: {src!r}", src)
     if not os.path.isfile(src):
-        raise FileNotFoundError(errno.ENOENT, f"no such file to put: {src!r}", src)
+        raise FileNotFoundError(errno.ENOENT, f"no such file: {src!r}", src)
     if os.path.lexists(dst):
         raise exists_error(dst)
     src_dir, dst_dir = os.path.dirname(src) or ".", os.path.dirname(dst) or "."

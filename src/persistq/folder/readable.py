@@ -74,7 +74,10 @@ class FolderReader(FolderQueueBase):
     """What both readers share: claiming, waking, finishing, failing and recovering.
 
     ``get`` wakes on file-system events (watchdog) and falls back to polling; the folder
-    listing stays the truth. At start-up the reader takes back wip files of dead owners.
+    listing stays the truth. While a reader has a backlog it switches events off and
+    drains its index, listing the folder at least every ``FULL_RESCAN_SECONDS`` (so a
+    new failed marker is seen within that time). At start-up, and before returning
+    DONE, the reader takes back wip files of dead owners.
 
     Keyword options: ``durability`` (``"fsync"``: every claim and task_done is on disk
     before returning), ``poll_interval`` (seconds: poll instead of using events),
@@ -475,7 +478,9 @@ class FolderReader(FolderQueueBase):
 
 class ReadableFolderQueue(FolderReader):
     """Claims message files from a queue folder, one at a time, in ``sorting_function``
-    order (default: file name); see :class:`FolderReader` for the keyword options."""
+    order (default: file name). ``sorting_function`` receives a message's base file
+    name and returns its sort key (a string, as in PyMPX); see :class:`FolderReader`
+    for the keyword options."""
 
     def __init__(
         self,
