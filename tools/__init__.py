@@ -1,0 +1,1 @@
+"""Developer tools of persistq (not part of the installed package)."""

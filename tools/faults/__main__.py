@@ -1,0 +1,94 @@
+"""``python -m tools.faults --kills N``: run fault campaigns and print their table."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.faults import pq
+from tools.faults.common import ChainReport
+
+KILLS_PER_CHAIN = 8
+
+Chain = Callable[[Path, random.Random, int], ChainReport]
+FAMILIES: dict[str, list[Chain]] = {
+    "pq": [
+        lambda d, r, k: pq.run_chain(d, r, k, method="fork"),
+        lambda d, r, k: pq.run_chain(d, r, k, method="spawn"),
+    ],
+}
+
+
+def campaign(family: str, kills: int, seed: int, workdir: Path) -> list[ChainReport]:
+    """Run chains of ``family`` until ``kills`` kills have landed."""
+    rng = random.Random(seed)
+    reports: list[ChainReport] = []
+    chains = FAMILIES[family]
+    landed = 0
+    while landed < kills:
+        run_chain = chains[len(reports) % len(chains)]
+        chain_dir = workdir / f"{family}-chain{len(reports)}"
+        chain_dir.mkdir(parents=True)
+        report = run_chain(chain_dir, rng, min(KILLS_PER_CHAIN, kills - landed))
+        reports.append(report)
+        landed += report.kills
+    return reports
+
+
+def table(reports: list[ChainReport], seconds: float, command: str) -> str:
+    """The campaign as a Markdown table, one row per family."""
+    lines = [
+        "| family | chains | runs | kills | mid-work kills | messages | lost "
+        "| completed twice | reprocessed in flight | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for family in dict.fromkeys(r.family for r in reports):
+        rows = [r for r in reports if r.family == family]
+        total = [
+            sum(getattr(r, f) for r in rows)
+            for f in (
+                "runs",
+                "kills",
+                "mid_work_kills",
+                "messages",
+                "lost",
+                "completed_twice",
+                "reprocessed_in_flight",
+            )
+        ]
+        verdict = "OK" if all(r.ok for r in rows) else "FAILED"
+        lines.append(
+            f"| {family} | {len(rows)} | " + " | ".join(map(str, total)) + f" | {verdict} |"
+        )
+    lines.append("")
+    lines.append(f"`{command}` — {seconds:.0f} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.faults", description=__doc__)
+    parser.add_argument("--kills", type=int, required=True, help="kills per family (at least)")
+    parser.add_argument("--family", choices=[*FAMILIES, "all"], default="all")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    families = list(FAMILIES) if args.family == "all" else [args.family]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="persistq-faults-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        reports = [r for f in families for r in campaign(f, args.kills, args.seed, workdir)]
+    command = "python -m tools.faults " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(table(reports, time.monotonic() - started, command))
+    for report in reports:
+        for violation in report.violations:
+            print(f"VIOLATION ({report.family}): {violation}")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
