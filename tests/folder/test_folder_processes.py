@@ -93,6 +93,15 @@ def claim_and_hang(qdir: str, out: str) -> None:
     time.sleep(600)
 
 
+def claim_group_and_hang(qdir: str, out: str) -> None:
+    r = ReadableGroupedFileFolderQueue(
+        qdir, grouping_function=group_key, item_function=item_key, list_of_items_in_group=["a", "b"]
+    )
+    group = r.get(timeout=20_000)
+    write_atomically(Path(out), "\n".join(group) if isinstance(group, list) else "")
+    time.sleep(600)
+
+
 def get_once_timed(qdir: str, ready: str, out: str) -> None:
     r = ReadableFolderQueue(qdir)
     try:
@@ -205,6 +214,34 @@ def test_sigkilled_consumer_is_recovered_while_others_keep_their_claims(tmp_path
     ReadableFolderQueue(qdir)
     assert not os.path.exists(survivor_wip)
     assert os.path.exists(me.original_filename_from_wip(survivor_wip))
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_grouped_consumer_does_not_strand_its_group(tmp_path: Path) -> None:
+    qdir, staging = tmp_path / "q", tmp_path / "staging"
+    w = WritableFolderQueue(qdir)
+    for source in stage(staging, ["g1_a.tsv", "g1_b.tsv"]):
+        w.put(source)
+    w.close()
+    out = tmp_path / "out"
+    victim = FORK.Process(target=claim_group_and_hang, args=(str(qdir), str(out)))
+    victim.start()
+    held = wait_for(out).split("\n")
+    assert len(held) == 2
+    victim.kill()
+    victim.join(10)
+    r = ReadableGroupedFileFolderQueue(
+        qdir, grouping_function=group_key, item_function=item_key, list_of_items_in_group=["a", "b"]
+    )
+    group = r.get(timeout=10_000)
+    assert isinstance(group, list)
+    assert sorted(os.path.basename(r.original_filename_from_wip(g)) for g in group) == [
+        "g1_a.tsv",
+        "g1_b.tsv",
+    ]
+    for wip in group:
+        r.task_done(wip)
+    assert r.get(timeout=10_000) is DONE
 
 
 @pytest.mark.timeout(60)

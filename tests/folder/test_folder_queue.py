@@ -563,3 +563,25 @@ def test_fsync_put_makes_the_data_durable_before_publishing(
     monkeypatch.setattr(files, "publish", publish)
     w.put(make(src, "a.tsv"))
     assert events[:2] == ["fsync", "publish"]
+
+
+def test_draining_a_backlog_does_not_list_the_folder_per_get(
+    qdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = WritableFolderQueue(qdir)
+    for i in range(500):
+        make(qdir, f"{i:04d}.tsv")
+    w.close()
+    r = ReadableFolderQueue(qdir)
+    listings = 0
+    real_listdir = os.listdir
+
+    def counting_listdir(path: str) -> list[str]:
+        nonlocal listings
+        listings += 1
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    got = [wip for wip in r]
+    assert len(got) == 500
+    assert listings < 20
