@@ -130,12 +130,12 @@ def test_group_index() -> None:
     for name in ["2a", "1a", "3c", "2b"]:
         index.add(name)
     assert len(index) == 3
-    assert index.has_complete()
-    assert index.pop_group() == ["2a", "2b"]
-    assert index.pop_group() is None
+    assert index.ready()
+    assert index.pop_batch() == ["2a", "2b"]
+    assert index.pop_batch() is None
     index.add("1b")
     index.discard("1a")
-    assert not index.has_complete()
+    assert not index.ready()
     assert index.replace(["1a", "1b"]) == ["1a"]
-    assert index.pop_group() == ["1a", "1b"]
+    assert index.pop_batch() == ["1a", "1b"]
     assert index.incomplete() == []

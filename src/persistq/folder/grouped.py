@@ -75,15 +75,15 @@ class GroupIndex:
     def _is_complete(self, key: Any) -> bool:
         return len(self._groups.get(key, ())) == self._size
 
-    def has_complete(self) -> bool:
+    def ready(self) -> bool:
         """Whether some group has every item."""
         while self._complete and not self._is_complete(self._complete[0]):
             heapq.heappop(self._complete)
         return bool(self._complete)
 
-    def pop_group(self) -> list[str] | None:
+    def pop_batch(self) -> list[str] | None:
         """Remove and return the names of the first complete group, sorted; None if none."""
-        if not self.has_complete():
+        if not self.ready():
             return None
         key = heapq.heappop(self._complete)
         names = sorted(self._groups.pop(key).values())
@@ -160,40 +160,13 @@ class ReadableGroupedFileFolderQueue(FolderReader):
     def _new_index(self) -> GroupIndex:
         return GroupIndex(self._group_of, len(self.list_of_items_in_group))
 
-    def _has_candidates(self, rt: _Runtime) -> bool:
-        index: GroupIndex = rt.index
-        return index.has_complete()
-
     def _nothing_left(self, rt: _Runtime) -> bool:
-        index: GroupIndex = rt.index
-        if index.has_complete() or rt.deferred:
+        if not super()._nothing_left(rt):
             return False
-        if len(index):
+        index = rt.index
+        if isinstance(index, GroupIndex) and len(index):
             log.warning("incomplete groups left in %s: %r", self.path, index.incomplete()[:20])
         return True
-
-    def _claim_next(self, rt: _Runtime) -> list[str] | None:
-        index: GroupIndex = rt.index
-        while (names := index.pop_group()) is not None:
-            stable = [self._is_stable(rt, name) for name in names]
-            if not all(stable):
-                for name, ok in zip(names, stable, strict=True):
-                    if ok:
-                        index.add(name)
-                continue
-            wips: list[str] = []
-            for i, name in enumerate(names):
-                wip = self._claim(name)
-                if wip is None:
-                    for restored in self._unclaim(wips):
-                        index.add(os.path.basename(restored))
-                    for later in names[i + 1 :]:
-                        index.add(later)
-                    break
-                wips.append(wip)
-            else:
-                return wips
-        return None
 
     def get(self, timeout: float | None = None) -> list[str] | Sentinel:
         """The wip paths of one complete group (claimed whole), DONE or FAILED.

@@ -31,7 +31,13 @@ from persistq.folder.names import (
     temp_name,
 )
 from persistq.folder.owner import current_owner, is_alive, is_local
-from persistq.folder.waking import OBSERVER_CHOICES, ObserverChoice, OrderedIndex, Watcher
+from persistq.folder.waking import (
+    OBSERVER_CHOICES,
+    CandidateIndex,
+    ObserverChoice,
+    OrderedIndex,
+    Watcher,
+)
 from persistq.sentinels import DONE, FAILED, Sentinel
 
 log = logging.getLogger(__name__)
@@ -59,7 +65,7 @@ class _Runtime:
     """Per-process state of a reader: dropped when pickled, rebuilt lazily in the child."""
 
     pid: int
-    index: Any
+    index: CandidateIndex
     markers: MarkerBook
     watcher: Watcher | None = None
     last_scan: float | None = None
@@ -151,7 +157,7 @@ class FolderReader(FolderQueueBase):
             key = ""
         return ("" if key is None else key, name)
 
-    def _new_index(self) -> Any:
+    def _new_index(self) -> CandidateIndex:
         return OrderedIndex(self._sort_key)
 
     # -- runtime --------------------------------------------------------------------------
@@ -195,7 +201,7 @@ class FolderReader(FolderQueueBase):
                 rt.index.add(name)
         if not force and rt.last_scan is not None:
             elapsed = now - rt.last_scan
-            idle = not self._has_candidates(rt)
+            idle = not rt.index.ready()
             if elapsed < FULL_RESCAN_SECONDS and not (idle and elapsed >= self._interval(rt)):
                 return False
         self._rescan(rt)
@@ -266,26 +272,42 @@ class FolderReader(FolderQueueBase):
 
     # -- claiming -------------------------------------------------------------------------
 
-    def _has_candidates(self, rt: _Runtime) -> bool:
-        return len(rt.index) > 0
-
     def _nothing_left(self, rt: _Runtime) -> bool:
-        return len(rt.index) == 0 and not rt.deferred
+        return not rt.index.ready() and not rt.deferred
 
     def _claim_next(self, rt: _Runtime) -> list[str] | None:
         lost = 0
-        while (name := rt.index.pop()) is not None:
-            stable = self._is_stable(rt, name)
-            if not stable:
+        while (names := rt.index.pop_batch()) is not None:
+            stable = [self._is_stable(rt, name) for name in names]
+            if not all(stable):
+                for name, ok in zip(names, stable, strict=True):
+                    if ok:
+                        rt.index.add(name)
                 continue
-            wip = self._claim(name)
-            if wip is not None:
-                return [wip]
+            wips = self._claim_all(rt, names)
+            if wips is not None:
+                return wips
             lost += 1
             if lost >= STALE_AFTER_LOSSES:
                 self._rescan(rt)
                 lost = 0
         return None
+
+    def _claim_all(self, rt: _Runtime, names: list[str]) -> list[str] | None:
+        """Claim ``names`` in this order, all or none: a partial claim is rolled back."""
+        wips: list[str] = []
+        for i, name in enumerate(names):
+            wip = self._claim(name)
+            if wip is None:
+                restored = [self._restore(os.path.basename(w)) for w in wips]
+                for path in restored:
+                    if path is not None:
+                        rt.index.add(os.path.basename(path))
+                for later in names[i + 1 :]:
+                    rt.index.add(later)
+                return None
+            wips.append(wip)
+        return wips
 
     def _claim(self, name: str) -> str | None:
         wip = self.wip_filename(name)
@@ -300,11 +322,6 @@ class FolderReader(FolderQueueBase):
         sync_dirs(self.durability, self.path)
         self._holding()
         return wip
-
-    def _unclaim(self, wips: list[str]) -> list[str]:
-        """Give back claims (a partly claimed group); return the restored paths."""
-        restored = [self._restore(os.path.basename(wip)) for wip in wips]
-        return [path for path in restored if path is not None]
 
     def _get(self, timeout: float | None) -> list[str] | Sentinel:
         rt = self._runtime()

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
 from watchdog.events import (
     FileCreatedEvent,
@@ -144,6 +144,32 @@ class Watcher:
 SortKey: TypeAlias = Callable[[str], object]
 
 
+class CandidateIndex(Protocol):
+    """The names a reader may claim, handed out in batches (one name, or one group)."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, name: str) -> bool:
+        """Add ``name``; True if it was new."""
+        ...
+
+    def discard(self, name: str) -> None:
+        """Forget ``name``."""
+        ...
+
+    def replace(self, names: Iterable[str]) -> list[str]:
+        """Hold exactly ``names``; return those that were new."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether a batch can be popped."""
+        ...
+
+    def pop_batch(self) -> list[str] | None:
+        """Remove and return the next batch to claim (all or none), or None."""
+        ...
+
+
 class OrderedIndex:
     """The message names a reader may claim, in sort order; O(log n) per add and pop.
 
@@ -159,9 +185,6 @@ class OrderedIndex:
     def __len__(self) -> int:
         return len(self._members)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._members
-
     def add(self, name: str) -> bool:
         """Add ``name`` unless present; True if it was new."""
         if name in self._members:
@@ -170,13 +193,17 @@ class OrderedIndex:
         heapq.heappush(self._heap, (self._key(name), name))
         return True
 
-    def pop(self) -> str | None:
-        """Remove and return the first name, or None when empty."""
+    def ready(self) -> bool:
+        """Whether some name is indexed."""
+        return bool(self._members)
+
+    def pop_batch(self) -> list[str] | None:
+        """Remove and return ``[first name]``, or None when empty."""
         while self._heap:
             _, name = heapq.heappop(self._heap)
             if name in self._members:
                 self._members.discard(name)
-                return name
+                return [name]
         return None
 
     def discard(self, name: str) -> None:
