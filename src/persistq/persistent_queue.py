@@ -138,7 +138,9 @@ class PersistentQueue:
         return self._writer("completed")
 
     def _journal(self, kind: Kind, fields: Fields) -> None:
-        writer = self._writer(kind)
+        writer = self._writers.get(kind)  # the per-record fast path of _writer
+        if writer is None or writer.closed or self._pid != os.getpid():
+            writer = self._writer(kind)
         if writer is not None:
             writer.append(fields)
             self._journalled_here = True
