@@ -100,6 +100,24 @@ def test_publish_race_has_exactly_one_winner(tmp_path: Path) -> None:
     assert (tmp_path / "dst").read_text() == "payload"
 
 
+def test_publish_without_renameat2_uses_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "_renameat2", None)
+    a, b = make(tmp_path, "a", "A"), make(tmp_path, "b", "B")
+    files.publish(str(a), str(tmp_path / "dst"))
+    with pytest.raises(FileExistsError, match="dst"):
+        files.publish(str(b), str(tmp_path / "dst"))
+    assert (tmp_path / "dst").read_text() == "A"
+    assert b.read_text() == "B"
+    assert not a.exists()
+    # A publisher killed between link and unlink: publishing again completes the move.
+    os.link(b, tmp_path / "dst2")
+    files.publish(str(b), str(tmp_path / "dst2"))
+    assert not b.exists()
+    assert (tmp_path / "dst2").read_text() == "B"
+
+
 def test_put_across_file_systems_via_tmpfs(qdir: Path) -> None:
     shm = Path("/dev/shm")
     if not shm.is_dir() or os.stat(shm).st_dev == os.stat(qdir.parent).st_dev:
@@ -121,12 +139,20 @@ def test_put_across_file_systems_simulated(
     real_link = os.link
     source = make(src, "big.tsv", "x" * 100_000)
 
+    real_rename = files._rename_noreplace
+
     def link(a: str, b: str, **kw: bool) -> None:
         if os.path.dirname(a) != os.path.dirname(b):
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         real_link(a, b, **kw)
 
+    def rename(a: str, b: str) -> bool:
+        if os.path.dirname(a) != os.path.dirname(b):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(a, b)
+
     monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(files, "_rename_noreplace", rename)
     w = WritableFolderQueue(qdir)
     path = w.put(source)
     assert Path(path).read_text() == "x" * 100_000

@@ -3,12 +3,14 @@ file systems, claim by rename, and the directory fsyncs of ``durability="fsync"`
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 
 from persistq.durability import Durability, fsync_directory
 from persistq.folder.names import temp_name
@@ -37,16 +39,55 @@ def exists_error(path: str, what: str = "file") -> FileExistsError:
     return FileExistsError(errno.EEXIST, f"{what} already exists: {path!r}", path)
 
 
+def _load_renameat2() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    function: Callable[..., int] | None = getattr(libc, "renameat2", None)
+    return function
+
+
+_renameat2 = _load_renameat2()
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_NO_RENAMEAT2 = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def _rename_noreplace(src: str, dst: str) -> bool:
+    """``renameat2(RENAME_NOREPLACE)`` where the C library and file system have it.
+
+    True when renamed; False when unsupported; OSError (FileExistsError, EXDEV, ...)
+    naming both files otherwise.
+    """
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_RENAMEAT2:
+        return False
+    raise OSError(err, os.strerror(err), src, None, dst)
+
+
 def publish(src: str, dst: str) -> None:
     """Rename ``src`` to ``dst`` on one file system, raising FileExistsError if ``dst`` exists.
 
-    POSIX ``rename`` would replace ``dst`` silently, so this hard-links then unlinks;
-    when two callers race for ``dst`` exactly one wins. Where the file system has no
-    hard links it checks first and renames (a race there can still replace ``dst``).
+    POSIX ``rename`` would replace ``dst`` silently, so this uses
+    ``renameat2(RENAME_NOREPLACE)`` (Linux), else a hard link then an unlink; when two
+    callers race for ``dst`` exactly one wins. After a crash between that link and
+    unlink, publishing the same file again completes the move. Where the file system
+    has no hard links it checks first and renames (a race there can still replace
+    ``dst``).
     """
     try:
+        if _rename_noreplace(src, dst):
+            return
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:
+        if _same_file(src, dst):
+            os.unlink(src)
+            return
         raise exists_error(dst) from None
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
@@ -56,6 +97,13 @@ def publish(src: str, dst: str) -> None:
         os.rename(src, dst)
         return
     os.unlink(src)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def sync_dirs(durability: Durability, *paths: str) -> None:
