@@ -393,7 +393,7 @@ def test_reset_removes_markers_and_restores_wip_files(qdir: Path, src: Path) -> 
 def test_stable_after_waits_for_files_written_in_place(qdir: Path) -> None:
     WritableFolderQueue(qdir)
     growing = make(qdir, "growing.tsv", "part")
-    r = ReadableFolderQueue(qdir, stable_after=0.3)
+    r = ReadableFolderQueue(qdir, stable_after=1.0)
     with pytest.raises(Empty):
         r.get(timeout=100)
     with growing.open("a") as f:

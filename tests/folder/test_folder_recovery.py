@@ -79,9 +79,9 @@ def test_other_hosts_claims_come_back_after_their_lease(tmp_path: Path) -> None:
 def test_without_a_heartbeat_the_claim_time_counts(tmp_path: Path) -> None:
     qdir = tmp_path / "q"
     wip = claimed(qdir, "quiet.tsv", Owner("quiet.example", 1, 1))
-    r = ReadableFolderQueue(qdir, lease_seconds=0.2)
+    r = ReadableFolderQueue(qdir, lease_seconds=1.0)
     assert wip.exists()
-    time.sleep(0.3)
+    time.sleep(1.1)
     assert r.recover_abandoned() == [str(qdir / "quiet.tsv")]
     assert ReadableFolderQueue(qdir).recover_abandoned() == []
 
