@@ -35,11 +35,12 @@ from typing import Any, TextIO
 import persistqueue
 
 from persistq import PersistentQueue
-from persistq.durability import Durability
+from persistq.durability import DURABILITIES, Durability
 
 CONSUMERS = 2
 GROUP_THREADS = 8
-REPEATS = 3
+REPEATS = 5
+N_MAX = 2_000_000
 
 Trial = Callable[[str, int], float]
 """Runs one timed trial of ``n`` messages in a fresh directory; returns seconds."""
@@ -275,28 +276,47 @@ def threaded_puts(ctx: BaseContext, threads: int) -> Trial:
 @dataclass(frozen=True)
 class Result:
     rate: float  # median msgs/s over the repeats
+    low: float
+    high: float
     n: int
 
 
-def measure(trial: Trial, root: str, target_s: float, repeats: int, n_max: int) -> Result:
-    """Size N so that one trial takes about ``target_s`` (from a small warm-up
-    trial), then return the median rate of ``repeats`` trials of N messages."""
+def _run(trial: Trial, root: str, n: int) -> float:
+    directory = tempfile.mkdtemp(prefix="run_", dir=root)
+    try:
+        return n / trial(directory, n)
+    finally:
+        shutil.rmtree(directory)
 
-    def run(n: int) -> float:
-        directory = tempfile.mkdtemp(prefix="run_", dir=root)
-        try:
-            return n / trial(directory, n)
-        finally:
-            shutil.rmtree(directory)
 
+def _calibrate(trial: Trial, root: str, target_s: float) -> int:
+    """Return the N for which one trial takes about ``target_s`` (from small trials,
+    which also warm up)."""
     probe = 200
-    rate = run(probe)
-    while probe / rate < target_s / 10 and probe < n_max:
-        probe = min(probe * 4, n_max)
-        rate = run(probe)
-    n = max(probe, min(n_max, int(rate * target_s)))
-    n -= n % GROUP_THREADS
-    return Result(statistics.median(run(n) for _ in range(repeats)), n)
+    rate = _run(trial, root, probe)
+    while probe / rate < target_s / 10 and probe < N_MAX:
+        probe = min(probe * 4, N_MAX)
+        rate = _run(trial, root, probe)
+    n = max(probe, min(N_MAX, int(rate * target_s)))
+    return n - n % GROUP_THREADS
+
+
+def measure(
+    trials: dict[str, Trial], root: str, target_s: float, repeats: int
+) -> dict[str, Result]:
+    """Size N for each trial, then run ``repeats`` rounds of every trial in turn (so
+    that the disk's drift hits the rows compared alike); return each one's median."""
+    sizes = {name: _calibrate(trial, root, target_s) for name, trial in trials.items()}
+    rates: dict[str, list[float]] = {name: [] for name in trials}
+    for _ in range(repeats):
+        for name, trial in trials.items():
+            rates[name].append(_run(trial, root, sizes[name]))
+    results = {
+        name: Result(statistics.median(r), min(r), max(r), sizes[name]) for name, r in rates.items()
+    }
+    for name, res in results.items():
+        print(f"  {name:>14}: {res.rate:>10,.0f} msgs/s (N={res.n:,})", file=sys.stderr)
+    return results
 
 
 @dataclass(frozen=True)
@@ -326,13 +346,17 @@ class Row:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| queue | workload | msgs/s (median) | N | ratio | goal |",
-        "|---|---|---:|---:|---|---|",
+        "| queue | workload | msgs/s (median) | min - max | N | ratio | goal |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
     for r in rows:
         rate = f"{r.result.rate:,.0f}" if r.result else "n/a (single-process only)"
+        spread = f"{r.result.low:,.0f} - {r.result.high:,.0f}" if r.result else ""
         n = f"{r.result.n:,}" if r.result else ""
-        lines.append(f"| {r.queue} | {r.workload} | {rate} | {n} | {r.ratio()} | {r.goal_cell()} |")
+        lines.append(
+            f"| {r.queue} | {r.workload} | {rate} | {spread} | {n} "
+            f"| {r.ratio()} | {r.goal_cell()} |"
+        )
     return "\n".join(lines)
 
 
@@ -353,39 +377,57 @@ def main(argv: list[str] | None = None) -> None:
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     same_disk = os.stat(root).st_dev == os.stat(repo).st_dev
     try:
-
-        def m(trial: Trial, n_max: int = 2_000_000) -> Result:
-            result = measure(trial, root, target_s, repeats, n_max)
-            print(f"  {result.rate:>12,.0f} msgs/s (N={result.n:,})", file=sys.stderr)
-            return result
-
         print("single process:", file=sys.stderr)
-        s_bare = m(single_bare(ctx))
-        s_pympx = m(single_pympx(ctx))
-        s_sqlite = m(single_sqlite_ack)
-        s_pq = {d: m(single_persistent(ctx, d)) for d in ("none", "flush", "fsync")}
+        single_results = measure(
+            {
+                "bare": single_bare(ctx),
+                "pympx": single_pympx(ctx),
+                "sqlite": single_sqlite_ack,
+                **{d: single_persistent(ctx, d) for d in DURABILITIES},
+            },
+            root,
+            target_s,
+            repeats,
+        )
         print(f"1 producer + {CONSUMERS} consumer processes:", file=sys.stderr)
-        p_bare = m(multi_bare(ctx))
-        p_pympx = m(multi_pympx(ctx))
-        p_pq = {d: m(multi_persistent(ctx, d)) for d in ("none", "flush", "fsync")}
+        multi_results = measure(
+            {
+                "bare": multi_bare(ctx),
+                "pympx": multi_pympx(ctx),
+                **{d: multi_persistent(ctx, d) for d in DURABILITIES},
+            },
+            root,
+            target_s,
+            repeats,
+        )
         print("group commit:", file=sys.stderr)
-        g_one = m(threaded_puts(ctx, 1))
-        g_many = m(threaded_puts(ctx, GROUP_THREADS))
+        group_results = measure(
+            {"1 thread": threaded_puts(ctx, 1), "8 threads": threaded_puts(ctx, GROUP_THREADS)},
+            root,
+            target_s,
+            repeats,
+        )
     finally:
         shutil.rmtree(root)
 
     single, multi = "1 process", f"1 producer + {CONSUMERS} consumers"
     bare = "bare"
+    s_bare, s_sqlite, p_bare = (
+        single_results["bare"],
+        single_results["sqlite"],
+        multi_results["bare"],
+    )
+    g_one, g_many = group_results["1 thread"], group_results["8 threads"]
     rows = [
         Row("bare JoinableQueue", single, s_bare, s_bare, bare),
-        Row("PyMPX pattern (write+flush)", single, s_pympx, s_bare, bare),
+        Row("PyMPX pattern (write+flush)", single, single_results["pympx"], s_bare, bare),
         Row("SQLiteAckQueue (put/get/ack)", single, s_sqlite, s_bare, bare),
-        Row("PersistentQueue none", single, s_pq["none"], s_bare, bare),
-        Row("PersistentQueue flush", single, s_pq["flush"], s_bare, bare),
+        Row("PersistentQueue none", single, single_results["none"], s_bare, bare),
+        Row("PersistentQueue flush", single, single_results["flush"], s_bare, bare),
         Row(
             "PersistentQueue fsync",
             single,
-            s_pq["fsync"],
+            single_results["fsync"],
             s_bare,
             bare,
             "≥ 2x SQLiteAckQueue",
@@ -393,20 +435,20 @@ def main(argv: list[str] | None = None) -> None:
             s_sqlite,
         ),
         Row("bare JoinableQueue", multi, p_bare, p_bare, bare),
-        Row("PyMPX pattern (write+flush)", multi, p_pympx, p_bare, bare),
+        Row("PyMPX pattern (write+flush)", multi, multi_results["pympx"], p_bare, bare),
         Row("SQLiteAckQueue (put/get/ack)", multi, None, None, bare),
-        Row("PersistentQueue none", multi, p_pq["none"], p_bare, bare),
+        Row("PersistentQueue none", multi, multi_results["none"], p_bare, bare),
         Row(
             "PersistentQueue flush",
             multi,
-            p_pq["flush"],
+            multi_results["flush"],
             p_bare,
             bare,
             "≥ 0.8x bare",
             0.8,
             p_bare,
         ),
-        Row("PersistentQueue fsync", multi, p_pq["fsync"], p_bare, bare),
+        Row("PersistentQueue fsync", multi, multi_results["fsync"], p_bare, bare),
         Row("PersistentQueue fsync, 1 thread", "put only, 1 process", g_one, g_one, "1 thread"),
         Row(
             f"PersistentQueue fsync, {GROUP_THREADS} threads",
@@ -422,7 +464,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows))
     print()
     print(
-        f"Median of {repeats} run(s) per row, N sized for ~{target_s:g} s per run; "
+        f"Median of {repeats} run(s) per row, the rows of a workload run in turn each round; "
+        f"N sized for ~{target_s:g} s per run; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, start method fork; "
         f"journals under {root} ({'same' if same_disk else 'NOT the same'} filesystem "
         "as the repository). SQLiteAckQueue is persist-queue's (WAL, synchronous=FULL, "
