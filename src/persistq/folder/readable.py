@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,12 +18,11 @@ from persistq.durability import Durability
 from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.files import claim, publish, release, sync_dirs, transfer
+from persistq.folder.lease import Heartbeat, lease_expired
 from persistq.folder.markers import MarkerBook
 from persistq.folder.names import (
     Kind,
-    Owner,
     classify,
-    heartbeat_name,
     parse_queued,
     queued_name,
     temp_name,
@@ -73,7 +70,7 @@ class _Runtime:
     gap: bool = False
     deferred: dict[str, float] = attrs.field(factory=dict)
     seen: dict[str, tuple[int, int, float]] = attrs.field(factory=dict)
-    heartbeat: threading.Event | None = None
+    heartbeat: Heartbeat | None = None
 
 
 class FolderReader(FolderQueueBase):
@@ -440,7 +437,9 @@ class FolderReader(FolderQueueBase):
             if is_local(owner):
                 if is_alive(owner):
                     continue
-            elif not self._lease_expired(owner, name):
+            elif self.lease_seconds is None or not lease_expired(
+                self.path, owner, name, self.lease_seconds
+            ):
                 continue
             path = self._restore(name)
             if path is not None:
@@ -451,32 +450,11 @@ class FolderReader(FolderQueueBase):
                 rt.index.add(os.path.basename(path))
         return restored
 
-    def _lease_expired(self, owner: Owner, name: str) -> bool:
-        if self.lease_seconds is None:
-            return False
-        try:
-            beat = os.stat(os.path.join(self.path, heartbeat_name(owner))).st_mtime
-        except FileNotFoundError:
-            try:
-                beat = os.stat(os.path.join(self.path, name)).st_ctime
-            except FileNotFoundError:
-                return False
-        return time.time() - beat > self.lease_seconds
-
     def _holding(self) -> None:
         """Keep this reader's heartbeat fresh while it may hold claims (with a lease)."""
         rt = self._runtime()
-        if self.lease_seconds is None or rt.heartbeat is not None:
-            return
-        stop = threading.Event()
-        rt.heartbeat = stop
-        path = os.path.join(self.path, heartbeat_name(current_owner()))
-        _touch(path)
-        interval = self.lease_seconds / 3
-        thread = threading.Thread(
-            target=_beat, args=(path, interval, stop), name="persistq-heartbeat", daemon=True
-        )
-        thread.start()
+        if self.lease_seconds is not None and rt.heartbeat is None:
+            rt.heartbeat = Heartbeat(self.path, current_owner(), self.lease_seconds)
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -488,9 +466,7 @@ class FolderReader(FolderQueueBase):
         if rt.watcher is not None:
             rt.watcher.stop()
         if rt.heartbeat is not None:
-            rt.heartbeat.set()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.path, heartbeat_name(current_owner())))
+            rt.heartbeat.stop()
 
 
 class ReadableFolderQueue(FolderReader):
@@ -556,16 +532,3 @@ class ReadableFolderQueue(FolderReader):
             self.dispose()
             raise StopIteration
         return str(msg)
-
-
-def _touch(path: str) -> None:
-    with open(path, "a", encoding="utf-8"):
-        os.utime(path)
-
-
-def _beat(path: str, interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
-        try:
-            _touch(path)
-        except OSError:
-            log.warning("cannot refresh heartbeat %s", path, exc_info=True)
