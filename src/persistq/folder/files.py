@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import logging
 import os
 import shutil
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from persistq.durability import Durability, fsync_directory
 from persistq.folder.names import temp_name
@@ -104,6 +106,21 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def write_json(path: str, payload: dict[str, Any], durability: Durability) -> None:
+    """Write ``payload`` as a small JSON file at ``path``: a temporary name, then a rename,
+    so a reader never sees half of it (with ``durability="fsync"``, synced first)."""
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, temp_name(os.path.basename(path), uuid.uuid4().hex[:12]))
+    with open(tmp, "x", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2)
+        f.write("\n")
+        if durability == "fsync":
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_dirs(durability, folder)
 
 
 def sync_dirs(durability: Durability, *paths: str) -> None:

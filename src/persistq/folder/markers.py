@@ -14,14 +14,13 @@ import attrs
 
 from persistq.durability import Durability
 from persistq.errors import PersistqError
-from persistq.folder.files import sync_dirs
+from persistq.folder.files import write_json
 from persistq.folder.names import (
     Owner,
     escape_host,
     marker_kind,
     marker_name,
     marker_producer,
-    temp_name,
 )
 
 FORMAT = "persistq.folder.marker/1"
@@ -60,15 +59,7 @@ def write_marker(
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(),
     }
     final = os.path.join(folder, name)
-    tmp = os.path.join(folder, temp_name(name, uuid.uuid4().hex[:12]))
-    with open(tmp, "x", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-        if durability == "fsync":
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, final)
-    sync_dirs(durability, folder)
+    write_json(final, payload, durability)
     return final
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from queue import Empty
 from typing import Any
@@ -17,7 +15,7 @@ import attrs
 from persistq.durability import Durability
 from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
-from persistq.folder.files import claim, publish, release, sync_dirs, transfer
+from persistq.folder.files import claim, publish, release, sync_dirs, transfer, write_json
 from persistq.folder.lease import Heartbeat, lease_expired
 from persistq.folder.markers import MarkerBook
 from persistq.folder.names import (
@@ -25,7 +23,6 @@ from persistq.folder.names import (
     classify,
     parse_queued,
     queued_name,
-    temp_name,
 )
 from persistq.folder.owner import current_owner, is_alive, is_local
 from persistq.folder.waking import (
@@ -407,15 +404,7 @@ class FolderReader(FolderQueueBase):
             "pid": wip.owner.pid,
             "failed_utc": datetime.datetime.now(datetime.UTC).isoformat(),
         }
-        reason_path = dst + ".reason.json"
-        tmp = os.path.join(
-            self.failed_directory, temp_name(os.path.basename(reason_path), uuid.uuid4().hex[:12])
-        )
-        with open(tmp, "x", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, reason_path)
-        sync_dirs(self.durability, self.failed_directory)
+        write_json(dst + ".reason.json", record, self.durability)
         log.warning("gave up on %s after %d attempt(s): %s", wip.original, wip.attempt, reason)
         return dst
 
