@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import time
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from queue import Empty
 
@@ -100,6 +101,17 @@ def claim_group_and_hang(qdir: str, out: str) -> None:
     group = r.get(timeout=20_000)
     write_atomically(Path(out), "\n".join(group) if isinstance(group, list) else "")
     time.sleep(600)
+
+
+def racing_put(qdir: str, source: str, barrier: Barrier, out: str) -> None:
+    w = WritableFolderQueue(qdir)
+    barrier.wait()
+    try:
+        w.put(source)
+    except FileExistsError:
+        write_atomically(Path(out), "lost")
+    else:
+        write_atomically(Path(out), "won")
 
 
 def get_once_timed(qdir: str, ready: str, out: str) -> None:
@@ -242,6 +254,32 @@ def test_a_killed_grouped_consumer_does_not_strand_its_group(tmp_path: Path) -> 
     for wip in group:
         r.task_done(wip)
     assert r.get(timeout=10_000) is DONE
+
+
+@pytest.mark.timeout(60)
+def test_racing_producers_never_overwrite_each_other(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    racers = 6
+    barrier = FORK.Barrier(racers)
+    sources = [stage(tmp_path / f"src{i}", ["same.tsv"])[0] for i in range(racers)]
+    for i, source in enumerate(sources):
+        source.write_text(f"from {i}")
+    outs = [tmp_path / f"out{i}" for i in range(racers)]
+    procs = [
+        FORK.Process(target=racing_put, args=(str(qdir), str(s), barrier, str(o)))
+        for s, o in zip(sources, outs, strict=True)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    results = [o.read_text() for o in outs]
+    assert results.count("won") == 1
+    winner = results.index("won")
+    assert (qdir / "same.tsv").read_text() == f"from {winner}"
+    for i, source in enumerate(sources):
+        assert source.exists() == (i != winner)
 
 
 @pytest.mark.timeout(60)
