@@ -166,7 +166,7 @@ class PersistentQueue:
             self._enqueue(obj, block, timeout)
             return
         fields = self.codec.to_fields(obj)
-        if self._requeued_unput[fields] > 0:
+        if self._requeued_unput and self._requeued_unput[fields] > 0:
             self._requeued_unput[fields] -= 1
             log.debug("not putting %r: it was requeued from the previous run", obj)
             return
