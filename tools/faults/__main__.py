@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.faults import pq
-from tools.faults.common import ChainReport
+from tools.faults import folder, pq
+from tools.faults.common import ChainReport, become_subreaper
 
 KILLS_PER_CHAIN = 8
 
@@ -21,11 +21,13 @@ FAMILIES: dict[str, list[Chain]] = {
         lambda d, r, k: pq.run_chain(d, r, k, method="fork"),
         lambda d, r, k: pq.run_chain(d, r, k, method="spawn"),
     ],
+    "folder": [folder.run_chain],
 }
 
 
 def campaign(family: str, kills: int, seed: int, workdir: Path) -> list[ChainReport]:
     """Run chains of ``family`` until ``kills`` kills have landed."""
+    become_subreaper()
     rng = random.Random(seed)
     reports: list[ChainReport] = []
     chains = FAMILIES[family]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -63,25 +65,59 @@ def kill_pipeline(proc: subprocess.Popen[str], rng: random.Random) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while (orphans := group_pids(proc.pid)) and time.monotonic() < deadline:
+        for pid in orphans:  # ours to reap: see become_subreaper
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.005)
     return True
 
 
-def start(module: str, *args: str) -> subprocess.Popen[str]:
-    """Start ``python -m module args`` in its own process group, stdout piped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+def become_subreaper() -> None:
+    """Adopt the orphans of killed pipelines (Linux), so that they are reaped at once
+    instead of lingering as zombies that still look alive to ``kill(pid, 0)``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_child_subreaper = 36
+    libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def start(module: str, *args: str, stderr: Path) -> subprocess.Popen[str]:
+    """Start ``python -m module args`` in its own process group, stdout piped, stderr
+    to the file ``stderr``."""
+    with open(stderr, "w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+
+
+def join_workers(workers: list[Any]) -> None:
+    """Wait for the pipeline's worker processes; exit 1 if any of them failed."""
+    for w in workers:
+        w.join()
+    failed = [w.exitcode for w in workers if w.exitcode != 0]
+    if failed:
+        print(f"workers failed with exit codes {failed}", file=sys.stderr)
+        sys.exit(1)
+
+
+def clean_run_failed(run: str, stderr: Path) -> str:
+    """The violation for a clean run that did not exit 0, with the end of its stderr."""
+    tail = stderr.read_text(errors="replace").strip().splitlines()[-5:]
+    return f"{run}: the clean run failed: " + " / ".join(tail)
 
 
 def audit_loads(
     ledger: Path, items: list[str], completed_in: dict[str, Counter[str]], report: ChainReport
 ) -> None:
-    """Check the ledger of loads (``<run> <item>`` lines) against completions per run:
-    every item completed exactly once; a second load only where one was in flight."""
+    """Check the ledger of loads (``<run> <item>`` lines) against completions per run
+    (``completed_in``, in run order): every item completed exactly once; a second load
+    only where one was in flight, never after the item's completion."""
     total: Counter[str] = sum(completed_in.values(), Counter())
     report.messages = len(items)
     report.lost = sum(1 for item in items if total[item] == 0)
@@ -91,11 +127,16 @@ def audit_loads(
         for line in ledger.read_text().splitlines():
             run, item = line.split(" ", 1)
             loads[item].append(run)
+    order = {run: index for index, run in enumerate(completed_in)}
     for item in items:
         in_flight = [run for run in loads[item] if not completed_in.get(run, Counter())[item]]
         report.reprocessed_in_flight += len(in_flight)
         if not loads[item]:
             report.violations.append(f"{item} was never loaded")
+        done_at = min((order[r] for r, c in completed_in.items() if c[item]), default=None)
+        late = [run for run in in_flight if done_at is not None and order.get(run, -1) > done_at]
+        if late:
+            report.violations.append(f"{item} was delivered again after completion, in {late}")
     unknown = set(loads) - set(items)
     if unknown:
         report.violations.append(f"loads of unknown items: {sorted(unknown)[:5]}")

@@ -22,7 +22,14 @@ from typing import Any
 from persistq import PersistentQueue
 from persistq.journal import read_records
 from persistq.outstanding import outstanding
-from tools.faults.common import ChainReport, audit_loads, kill_pipeline, start
+from tools.faults.common import (
+    ChainReport,
+    audit_loads,
+    clean_run_failed,
+    join_workers,
+    kill_pipeline,
+    start,
+)
 
 NEW_PER_RUN = 50  # each run's producer finds this many new items, as a daily feed would
 SECONDS_PER_ITEM = 0.002  # what each of the 2 consumers takes per item
@@ -60,8 +67,7 @@ def pipeline(run_dir: str, previous: str, items_json: str, ledger: str, method: 
         if n % 20 == 0:
             time.sleep(0.002)
     q.close()
-    for w in workers:
-        w.join()
+    join_workers(workers)
     q.join()
 
 
@@ -100,6 +106,7 @@ def run_chain(
         items_file = workdir / f"{run.name}.json"
         items_file.write_text(json.dumps(source))
         previous = str(runs[-1]) if runs else "-"
+        stderr = workdir / f"{run.name}.stderr"
         proc = start(
             "tools.faults.pq",
             str(run),
@@ -107,6 +114,7 @@ def run_chain(
             str(items_file),
             str(workdir / "ledger.txt"),
             method,
+            stderr=stderr,
         )
         assert proc.stdout is not None
         report.runs += 1
@@ -121,7 +129,7 @@ def run_chain(
                 continue  # killed before it wrote anything: as if never started
             report.mid_work_kills += len(records(run, "completed")) < len(records(run, "requested"))
         elif proc.wait(timeout=120) != 0:
-            report.violations.append(f"{run.name}: the clean run failed")
+            report.violations.append(clean_run_failed(run.name, stderr))
         runs.append(run)
     _audit_requeues(runs, report)
     completed_in = {run.name: Counter(records(run, "completed")) for run in runs}

@@ -1,0 +1,118 @@
+"""The folder-queue campaign: a producer and 2 consumer processes on a queue folder,
+SIGKILLed and restarted.
+
+As a module (``python -m tools.faults.folder RUN QUEUE DONE SOURCE LEDGER``) it is the
+pipeline: the producer moves each file of SOURCE into the queue; consumers claim one,
+append ``<run> <name>`` to LEDGER ("load"), then ``task_done`` it into DONE. A restarted
+run's readers take back the claims of killed consumers; its producer replaces the
+killed producer's markers. ``run_chain`` drives killed runs and a final clean one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from persistq import ReadableFolderQueue, WritableFolderQueue
+from tools.faults.common import (
+    ChainReport,
+    audit_loads,
+    clean_run_failed,
+    join_workers,
+    kill_pipeline,
+    start,
+)
+
+NEW_PER_RUN = 50
+SECONDS_PER_ITEM = 0.002
+EXTENSION = ".dat"
+
+
+def consume(queue: str, done: str, ledger: str, run: str) -> None:
+    """A worker: claim each file, load it (a ledger line), then mark it done."""
+    reader = ReadableFolderQueue(queue, EXTENSION, task_done_directory=done)
+    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    for wip in reader:
+        time.sleep(SECONDS_PER_ITEM)
+        name = os.path.basename(reader.original_filename_from_wip(wip))
+        os.write(fd, f"{run} {name}\n".encode())
+        reader.task_done(wip)
+
+
+def pipeline(run_dir: str, queue: str, done: str, source: str, ledger: str) -> None:
+    """One run: announce the producer, start the workers, move the source files in."""
+    writer = WritableFolderQueue(queue, EXTENSION)
+    writer.purge_control_messages()  # the killed run's producer will never close
+    ctx = multiprocessing.get_context("fork")
+    run = os.path.basename(run_dir)
+    workers = [ctx.Process(target=consume, args=(queue, done, ledger, run)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    print("ready", flush=True)
+    for n, name in enumerate(sorted(os.listdir(source))):
+        writer.put(os.path.join(source, name))
+        if n % 20 == 0:
+            time.sleep(0.002)
+    writer.close()
+    join_workers(workers)
+
+
+def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -> ChainReport:
+    """``kills`` runs SIGKILLed at random moments, then one clean run; audited."""
+    report = ChainReport(family="folder queues")
+    names = [f"item_{i:04d}{EXTENSION}" for i in range(items)]
+    feed, source, queue, done = (workdir / d for d in ("feed", "source", "queue", "done"))
+    for directory in (feed, source, queue, done):
+        directory.mkdir()
+    for name in names:
+        (feed / name).write_text(name)
+    completed_in: dict[str, Counter[str]] = {}
+    for k in range(kills + 1):
+        run = f"run{k}"
+        for name in names if k == kills else names[: NEW_PER_RUN * (k + 1)]:
+            if (feed / name).exists():
+                (feed / name).rename(source / name)  # this run's new files arrive
+        backlog = len(os.listdir(source)) + len(os.listdir(queue))
+        before = set(os.listdir(done))
+        stderr = workdir / f"{run}.stderr"
+        proc = start(
+            "tools.faults.folder",
+            str(workdir / run),
+            str(queue),
+            str(done),
+            str(source),
+            str(workdir / "ledger.txt"),
+            stderr=stderr,
+        )
+        assert proc.stdout is not None
+        report.runs += 1
+        if k < kills and rng.random() < 0.2:
+            time.sleep(rng.uniform(0, 0.3))  # kill during start-up
+        elif proc.stdout.readline().strip() != "ready":
+            report.violations.append(f"{run}: the pipeline did not start")
+        if k < kills:
+            time.sleep(rng.uniform(0, backlog * SECONDS_PER_ITEM / 2))
+            report.kills += kill_pipeline(proc, rng)
+            report.mid_work_kills += bool(os.listdir(source) or _messages(queue))
+        elif proc.wait(timeout=120) != 0:
+            report.violations.append(clean_run_failed(run, stderr))
+        completed_in[run] = Counter(set(os.listdir(done)) - before)
+    stranded = _messages(queue) + sorted(os.listdir(source))
+    if stranded:
+        report.violations.append(f"left in the queue after the clean run: {stranded[:5]}")
+    audit_loads(workdir / "ledger.txt", names, completed_in, report)
+    return report
+
+
+def _messages(queue: Path) -> list[str]:
+    """Messages and claims (wip files) in the queue folder; markers are not work."""
+    return sorted(n for n in os.listdir(queue) if n.endswith((EXTENSION, ".wip")))
+
+
+if __name__ == "__main__":
+    pipeline(*sys.argv[1:6])
