@@ -8,9 +8,13 @@ import logging
 import os
 import sys
 
-from persistq.cli.common import EXIT_OK, CliError, existing_dir
+from persistq.cli.common import EXIT_OK, CliError, confirm, existing_dir
+from persistq.cli.folder import extension_of, owner_state, wips
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.progress import Progress
+from persistq.folder import ReadableFolderQueue
+from persistq.folder.files import publish
+from persistq.folder.names import parse_wip, queued_name
 from persistq.journal.codec import escape_field
 from persistq.journal.writer import JournalWriter
 
@@ -40,6 +44,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", metavar="PATH", help="queue folder or pickup directory")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="folder queue: take back claims of live processes too (asks: is nothing running?)",
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--extension", help="folder queue: the message extension (default: the one its files use)"
+    )
     parser.add_argument("--prefix", help="pickup directory: only this journal prefix")
     parser.add_argument(
         "--output", metavar="FILE", help="pickup directory: write a journal instead of printing"
@@ -107,8 +120,61 @@ def requeue_pickup(path: str, names: list[str], args: argparse.Namespace) -> int
     return EXIT_OK
 
 
+def restore_all(path: str, extension: str) -> list[str]:
+    """Rename every wip file of queue folder ``path`` back to its queued name (as
+    ``WritableFolderQueue.reset_processing_files`` does, without announcing a producer)."""
+    restored = []
+    for name in wips(path, extension):
+        wip = parse_wip(name)
+        if wip is None:
+            continue
+        dst = os.path.join(path, queued_name(wip.original, wip.attempt, extension))
+        try:
+            publish(os.path.join(path, name), dst)
+        except FileExistsError:
+            log.warning("cannot take back %s: %s exists; left in place", name, dst)
+            continue
+        except FileNotFoundError:
+            continue
+        restored.append(dst)
+    return restored
+
+
+def requeue_folder(path: str, args: argparse.Namespace) -> int:
+    """Take back the claims of dead owners (or, with ``--all``, every claim)."""
+    ext = extension_of(path, args.extension)
+    before = wips(path, ext)
+    if args.all:
+        live = sorted(
+            {
+                f"{w.owner.host}:{w.owner.pid}"
+                for n in before
+                if (w := parse_wip(n)) is not None and owner_state(w.owner) != "dead"
+            }
+        )
+        if live:
+            confirm(
+                f"{path}: take back {len(before)} claimed file(s), some held by processes that "
+                f"may still run ({', '.join(live)})? Only if nothing is running",
+                yes=args.yes,
+            )
+        restored = restore_all(path, ext)
+    else:
+        reader = ReadableFolderQueue(path, ext)  # takes back dead owners' claims
+        reader.dispose()
+        after = set(wips(path, ext))
+        restored = [n for n in before if n not in after]
+    for name in restored:
+        log.info("took back %s", name)
+    left = wips(path, ext)
+    print(f"{path}: took back {len(restored)} file(s); {len(left)} still claimed")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     """Requeue what ``args.path`` holds."""
     path = existing_dir(args.path)
     names = sorted(os.listdir(path))
-    return requeue_pickup(path, names, args)
+    if group_journals(names):
+        return requeue_pickup(path, names, args)
+    return requeue_folder(path, args)
