@@ -227,9 +227,9 @@ def drain_seconds(n: int) -> float:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def best(measure: Callable[[], float], repeats: int) -> float:
-    """The best (highest) of ``repeats`` runs: the least disturbed by other load."""
-    return max(measure() for _ in range(repeats))
+def median_of(measure: Callable[[], float], repeats: int) -> float:
+    """The median of ``repeats`` runs (dirq's rate in particular varies from run to run)."""
+    return statistics.median(measure() for _ in range(repeats))
 
 
 def main() -> None:
@@ -254,7 +254,7 @@ def main() -> None:
         p50, p99 = pickup_latency(options, count)
         print(f"| {label} | {p50:.2f} | {p99:.2f} |")
 
-    print(f"\n### Throughput, messages/s ({n} small files, best of {repeats})\n")
+    print(f"\n### Throughput, messages/s ({n} small files, median of {repeats})\n")
     print("| set-up | persistq folder queue | dirq.QueueSimple | ratio |")
     print("|---|---:|---:|---:|")
     for label, consumers, producer in [
@@ -262,8 +262,8 @@ def main() -> None:
         ("drain, 2 consumers", 2, False),
         ("1 producer + 2 consumers", 2, True),
     ]:
-        ours = best(functools.partial(folder_rate, n, consumers, producer), repeats)
-        theirs = best(functools.partial(dirq_rate, n, consumers, producer), repeats)
+        ours = median_of(functools.partial(folder_rate, n, consumers, producer), repeats)
+        theirs = median_of(functools.partial(dirq_rate, n, consumers, producer), repeats)
         print(f"| {label} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.1f}x |")
 
     print("\n### Drain time of one reader (get + task_done until DONE)\n")
