@@ -275,10 +275,17 @@ def threaded_puts(ctx: BaseContext, threads: int) -> Trial:
 
 @dataclass(frozen=True)
 class Result:
-    rate: float  # median msgs/s over the repeats
-    low: float
-    high: float
+    rates: tuple[float, ...]  # msgs/s in each round
     n: int
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.rates)
+
+    def ratio_to(self, baseline: Result) -> float:
+        """The median over the rounds of this rate over the baseline's rate in the
+        same round (rows compared ran seconds apart, so disk drift mostly cancels)."""
+        return statistics.median(a / b for a, b in zip(self.rates, baseline.rates, strict=True))
 
 
 def _run(trial: Trial, root: str, n: int) -> float:
@@ -311,9 +318,7 @@ def measure(
     for _ in range(repeats):
         for name, trial in trials.items():
             rates[name].append(_run(trial, root, sizes[name]))
-    results = {
-        name: Result(statistics.median(r), min(r), max(r), sizes[name]) for name, r in rates.items()
-    }
+    results = {name: Result(tuple(r), sizes[name]) for name, r in rates.items()}
     for name, res in results.items():
         print(f"  {name:>14}: {res.rate:>10,.0f} msgs/s (N={res.n:,})", file=sys.stderr)
     return results
@@ -333,25 +338,25 @@ class Row:
     def ratio(self) -> str:
         if self.result is None or self.baseline is None:
             return "n/a"
-        return f"{self.result.rate / self.baseline.rate:.2f}x {self.baseline_name}"
+        return f"{self.result.ratio_to(self.baseline):.2f}x {self.baseline_name}"
 
     def goal_cell(self) -> str:
         if not self.goal or self.result is None or self.goal_baseline is None:
             return ""
         assert self.goal_ratio is not None
-        achieved = self.result.rate / self.goal_baseline.rate
+        achieved = self.result.ratio_to(self.goal_baseline)
         verdict = "met" if achieved >= self.goal_ratio else "**missed**"
         return f"{self.goal}: {achieved:.2f}x — {verdict}"
 
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| queue | workload | msgs/s (median) | min - max | N | ratio | goal |",
+        "| queue | workload | msgs/s (median) | min - max | N | ratio (median of rounds) | goal |",
         "|---|---|---:|---:|---:|---|---|",
     ]
     for r in rows:
         rate = f"{r.result.rate:,.0f}" if r.result else "n/a (single-process only)"
-        spread = f"{r.result.low:,.0f} - {r.result.high:,.0f}" if r.result else ""
+        spread = f"{min(r.result.rates):,.0f} - {max(r.result.rates):,.0f}" if r.result else ""
         n = f"{r.result.n:,}" if r.result else ""
         lines.append(
             f"| {r.queue} | {r.workload} | {rate} | {spread} | {n} "
@@ -464,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows))
     print()
     print(
-        f"Median of {repeats} run(s) per row, the rows of a workload run in turn each round; "
+        f"Median of {repeats} run(s) per row, the rows of a workload run in turn each round "
+        "and a ratio is the median of the per-round ratios; "
         f"N sized for ~{target_s:g} s per run; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, start method fork; "
         f"journals under {root} ({'same' if same_disk else 'NOT the same'} filesystem "
