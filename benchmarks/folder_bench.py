@@ -72,6 +72,13 @@ def _latency_consumer(qdir: str, options: dict[str, Any], samples: int, conn: Co
 
 def pickup_latency(options: dict[str, Any], samples: int) -> tuple[float, float]:
     """p50 and p99 in milliseconds from rename into the folder to ``get`` returning."""
+    latencies = pickup_latencies(options, samples)
+    p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
+    return statistics.median(latencies), p99
+
+
+def pickup_latencies(options: dict[str, Any], samples: int) -> list[float]:
+    """Each pickup's milliseconds from rename into the folder to ``get`` returning, sorted."""
     root = tempfile.mkdtemp(prefix="folder-bench-")
     try:
         qdir, staging = os.path.join(root, "q"), os.path.join(root, "staging")
@@ -89,9 +96,7 @@ def pickup_latency(options: dict[str, Any], samples: int) -> tuple[float, float]
             os.rename(source, os.path.join(qdir, os.path.basename(source)))
             latencies.append((ours.recv() - started) * 1000)
         child.join(30)
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
-        return statistics.median(latencies), p99
+        return sorted(latencies)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
