@@ -37,6 +37,9 @@ class GroupIndex:
     def __len__(self) -> int:
         return len(self._where)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
     def add(self, name: str) -> bool:
         """Add ``name`` if it is an item of some group; True if it was new."""
         if name in self._where:

@@ -45,8 +45,6 @@ FALLBACK_POLL_SECONDS = 0.05
 MISSED_GRACE_SECONDS = 2.0
 BUSY_RETRY_SECONDS = 0.2
 """How soon a message whose wip name this process still holds is tried again."""
-STALE_AFTER_LOSSES = 16
-"""After this many claims lost in a row to other readers the index is stale: list again."""
 PAUSE_BACKLOG = 64
 """A reader with more candidates than this switches events off until it runs dry."""
 """A file older than this that a rescan finds but no event announced was missed."""
@@ -205,7 +203,11 @@ class FolderReader(FolderQueueBase):
         ext = self.message_extension
         messages: list[str] = []
         markers: list[str] = []
+        index = rt.index
         for name in os.listdir(self.path):
+            if name in index:  # known messages need no second look
+                messages.append(name)
+                continue
             kind = classify(name, ext)
             if kind is Kind.MESSAGE:
                 messages.append(name)
@@ -270,7 +272,8 @@ class FolderReader(FolderQueueBase):
         return not rt.index.ready() and not rt.deferred
 
     def _claim_next(self, rt: _Runtime) -> list[str] | None:
-        lost = 0
+        # A name another reader took meanwhile costs one failing rename: cheaper than
+        # listing the folder again (measured in benchmarks/folder_bench.py).
         while (names := rt.index.pop_batch()) is not None:
             stable = [self._is_stable(rt, name) for name in names]
             if not all(stable):
@@ -281,10 +284,6 @@ class FolderReader(FolderQueueBase):
             wips = self._claim_all(rt, names)
             if wips is not None:
                 return wips
-            lost += 1
-            if lost >= STALE_AFTER_LOSSES:
-                self._rescan(rt)
-                lost = 0
         return None
 
     def _claim_all(self, rt: _Runtime, names: list[str]) -> list[str] | None:

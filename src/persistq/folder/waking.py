@@ -149,6 +149,8 @@ class CandidateIndex(Protocol):
 
     def __len__(self) -> int: ...
 
+    def __contains__(self, name: object) -> bool: ...
+
     def add(self, name: str) -> bool:
         """Add ``name``; True if it was new."""
         ...
@@ -184,6 +186,9 @@ class OrderedIndex:
 
     def __len__(self) -> int:
         return len(self._members)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
 
     def add(self, name: str) -> bool:
         """Add ``name`` unless present; True if it was new."""
