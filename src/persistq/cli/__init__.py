@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from persistq.cli import demo, requeue, reset, status
+from persistq.cli import demo, requeue, reset, status, watch
 from persistq.cli.common import EXIT_INTERRUPTED, EXIT_UNHEALTHY, EXIT_USAGE, CliError
 from persistq.cli.progress import ProgressAwareHandler
 from persistq.errors import PersistqError
@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
-    for module in (status, requeue, reset, demo):
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    for module in (status, requeue, reset, watch, demo):
         module.add_parser(sub)
     return parser
 
@@ -62,7 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``persistq`` command with ``argv`` (default: ``sys.argv[1:]``); return
     its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    # Everything after the first "--" is a COMMAND to run (persistq watch), never options.
+    after: list[str] | None = None
+    if "--" in words:
+        at = words.index("--")
+        words, after = words[:at], words[at + 1 :]
+    args = parser.parse_args(words)
+    if after is not None and not getattr(args, "argv_after_dashes", False):
+        parser.error(f"{args.subcommand} takes no COMMAND after '--'")
+    args.argv = after or []
     configure_logging(
         logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     )
@@ -74,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_UNHEALTHY
     except (CliError, PersistqError, OSError, ValueError) as exc:
-        print(f"persistq {args.command}: error: {exc}", file=sys.stderr)
+        print(f"persistq {args.subcommand}: error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"persistq {args.command}: interrupted", file=sys.stderr)
+        print(f"persistq {args.subcommand}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_USAGE
