@@ -147,7 +147,11 @@ class Peer:
 def peers() -> list[Peer]:
     none_multi = "n/a: thread-safe, not process-safe"
     rows = [Peer("`multiprocessing.JoinableQueue` (ceiling)", "nothing", CEILING, CEILING)]
-    survives = {"none": "nothing promised", "flush": "killed process", "fsync": "power loss"}
+    survives = {
+        "none": "nothing (records wait in the process's buffer)",
+        "flush": "a killed process",
+        "fsync": "power loss",
+    }
     rows += [
         Peer(f'persistq `PersistentQueue`, `durability="{d}"`', survives[d], d, d)
         for d in DURABILITIES
@@ -156,35 +160,45 @@ def peers() -> list[Peer]:
         *rows,
         Peer(
             "persist-queue `SQLiteAckQueue` (put/get/ack)",
-            "power loss (SQLite WAL, synchronous FULL)",
+            "power loss (SQLite WAL, default synchronous=FULL)",
             "sqlite",
             None,
             none_multi,
         ),
         Peer(
             "persist-queue file `Queue` (put/get/task_done)",
-            "killed process (no fsync but at chunk ends)",
+            "a killed process (fsync every `chunksize` puts)",
             "pq-file",
             None,
             none_multi,
         ),
         Peer(
             "queuelib `FifoDiskQueue` (push/pop, no ack)",
-            "a clean `close()` only: its positions are saved there",
+            "nothing until `close()`, which saves its positions",
             "queuelib",
             None,
             "n/a: one process owns the queue's state",
         ),
-        Peer("dirq `QueueSimple` (add/lock/get/remove)", "killed process", "dirq", "dirq"),
-        Peer("persistq folder queues (one small file each)", "killed process", "folder", "folder"),
+        Peer(
+            "dirq `QueueSimple` (add/lock/get/remove)",
+            "a killed process (no fsync)",
+            "dirq",
+            "dirq",
+        ),
+        Peer(
+            "persistq folder queues (one small file each)",
+            "a killed process (`fsync` option: power loss)",
+            "folder",
+            "folder",
+        ),
     ]
 
 
 def rate_cells(results: dict[str, Result], key: str | None, why_not: str) -> tuple[str, str]:
     if key is None:
         return why_not, ""
-    rate, ceiling = results[key].rate, results[CEILING].rate
-    return f"{rate:,.0f}", f"{rate / ceiling:.3f}"
+    result = results[key]
+    return f"{result.rate:,.0f}", f"{result.ratio_to(results[CEILING]):.3f}"
 
 
 def throughput_table(single: dict[str, Result], multi: dict[str, Result]) -> str:
@@ -315,9 +329,17 @@ def report(
         "Messages per second of put + get + task_done (or ack) of short strings "
         "(a data file name); the folder queues move one small file per message. "
         "*÷ ceiling* is the rate over `multiprocessing.JoinableQueue`'s in the same "
-        "workload. *Survives* is what a message acknowledged by `put` outlives.",
+        "workload (median over the rounds of the ratio within a round). *Survives* is "
+        "what a message acknowledged by `put` outlives.",
         "",
         throughput,
+        "",
+        "queuelib works inside one process, with no hop to another process, hence above "
+        "the ceiling; it has no acknowledgement (a popped item is gone) and no "
+        "multi-process use. persist-queue's queues are documented thread-safe, not "
+        "process-safe. The persist-queue file `Queue` rewrites its info file (temporary "
+        "file + rename) on every put and task_done. dirq and the folder queues create, "
+        "rename and delete a file per message.",
         "",
         "## Recovery",
         "",
