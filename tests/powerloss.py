@@ -6,16 +6,22 @@ directory, its entries when it was last fsynced. ``cut(directory, into)`` then b
 what a disk would hold after power loss at that moment: only the entries of the last
 directory fsync (so unsynced creations and renames are undone), each file truncated to
 its last fsynced length (zero if never synced). Entries removed after the last
-directory fsync cannot be brought back; persistq only removes temporary files.
+directory fsync cannot be brought back; persistq only removes temporary files. A file
+that an unsynced rename moved to another watched directory is found there by inode.
+
+While a cut is taken, renames, links and unlinks wait (they are wrapped too), so the
+cut sees every directory at one instant, which may fall inside an operation: between
+a rename and the fsync that makes it durable.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,25 +48,41 @@ class PowerLoss:
                     self._file_length[info.st_ino] = info.st_size
 
         monkeypatch.setattr(os, "fsync", recording_fsync)
+        for name in ("rename", "replace", "link", "unlink", "remove"):
+            monkeypatch.setattr(os, name, self._frozen_during_cuts(getattr(os, name)))
+
+    def _frozen_during_cuts(self, operation: Callable[..., None]) -> Callable[..., None]:
+        def wrapped(*args: Any, **kwargs: Any) -> None:
+            with self._lock:
+                operation(*args, **kwargs)
+
+        return wrapped
 
     def cut(self, directory: Path, into: Path) -> None:
         """Write to ``into`` what ``directory`` would hold after a power cut now."""
+        self.cut_many({directory: into})
+
+    def cut_many(self, directories: dict[Path, Path]) -> None:
+        """For each ``directory: into``, write to ``into`` what ``directory`` would hold
+        after a power cut now (one instant for all of them)."""
         with self._lock:
-            entries = dict(self._directory_entries.get(str(directory), {}))
-            lengths = dict(self._file_length)
-        into.mkdir(parents=True)
-        for name, inode in entries.items():
-            source = directory / name
+            where = self._inodes_now([*self._directory_entries, *map(str, directories)])
+            for directory, into in directories.items():
+                into.mkdir(parents=True)
+                for name, inode in self._directory_entries.get(str(directory), {}).items():
+                    if inode in where:  # the file, wherever an unsynced rename took it
+                        with open(where[inode], "rb") as f:
+                            (into / name).write_bytes(f.read(self._file_length.get(inode, 0)))
+
+    @staticmethod
+    def _inodes_now(directories: list[str]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for directory in directories:
             try:
-                if source.stat().st_ino != inode:
-                    continue  # replaced after the last directory fsync
-                with open(source, "rb") as f:
-                    data = f.read(lengths.get(inode, 0))
+                entries = list(os.scandir(directory))
             except FileNotFoundError:
                 continue
-            (into / name).write_bytes(data)
-
-
-def copy_tree(source: Path, into: Path) -> None:
-    """A copy of ``source`` as a killed process leaves it (everything in the OS)."""
-    shutil.copytree(source, into)
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    found[entry.inode()] = entry.path
+        return found
