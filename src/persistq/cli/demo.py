@@ -218,11 +218,15 @@ def wait_for(
                 raise CliError(f"run {run_no} did not finish in 120 s; see {root}/run{run_no}.log")
             time.sleep(0.02)
         progress.update(len(read_ledger(database).loaded_items))
+    except BaseException:  # Ctrl-C included: the pipeline runs in a session of its own
+        if proc.poll() is None:
+            kill_group(proc)
+        raise
     finally:
         progress.close()
     if proc.returncode != 0 or kill_at is not None:
         raise CliError(
-            f"run {run_no} exited with code {proc.returncode} before it was killed; "
+            f"run {run_no} ended by itself with exit code {proc.returncode}; "
             f"see {root}/run{run_no}.log"
         )
 
@@ -267,7 +271,12 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(args.keep)
         return run_demo(os.path.abspath(args.keep), args)
     root = tempfile.mkdtemp(prefix="persistq-demo-")
+    code = EXIT_UNHEALTHY
     try:
-        return run_demo(root, args)
+        code = run_demo(root, args)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if code == EXIT_OK:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            log.warning("kept the demo folder %s to look at", root)
+    return code
