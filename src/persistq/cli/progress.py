@@ -53,7 +53,7 @@ class Progress:
         self.detail = ""
         self._stream = sys.stderr if stream is None else stream
         self._tty = self._stream.isatty()
-        self._interval = 0.1 if self._tty else interval
+        self._interval = min(interval, 0.1) if self._tty else interval
         self._last = time.monotonic()
         self._width = 0
 
