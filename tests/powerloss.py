@@ -1,6 +1,7 @@
 """A power cut, simulated: only what was fsynced survives.
 
-``PowerLoss`` wraps ``os.fsync`` (the one call every durability promise goes through):
+``PowerLoss`` wraps ``os.fsync`` and ``os.fdatasync`` (every durability promise goes
+through one of them):
 it records, for each file, its length when it was last fsynced, and for each
 directory, its entries when it was last fsynced. ``cut(directory, into)`` then builds
 what a disk would hold after power loss at that moment: only the entries of the last
@@ -8,6 +9,8 @@ directory fsync (so unsynced creations and renames are undone), each file trunca
 its last fsynced length (zero if never synced). Entries removed after the last
 directory fsync cannot be brought back; persistq only removes temporary files. A file
 that an unsynced rename moved to another watched directory is found there by inode.
+Renames are atomic, as on a journaling file system: when the directory a file left is
+synced, the file's new entry in another watched directory counts as synced too.
 
 While a cut is taken, renames, links and unlinks wait (they are wrapped too), so the
 cut sees every directory at one instant, which may fall inside an operation: between
@@ -25,6 +28,9 @@ from typing import Any
 
 import pytest
 
+from persistq.folder import files
+from persistq.journal import writer
+
 
 class PowerLoss:
     """Records what each fsync made durable; see the module docstring."""
@@ -40,21 +46,35 @@ class PowerLoss:
             info = os.fstat(fd)
             with self._lock:
                 if stat.S_ISDIR(info.st_mode):
-                    path = os.readlink(f"/proc/self/fd/{fd}")
-                    self._directory_entries[path] = {
-                        entry.name: entry.inode() for entry in os.scandir(path)
-                    }
+                    self._record_directory(os.readlink(f"/proc/self/fd/{fd}"))
                 else:
                     self._file_length[info.st_ino] = info.st_size
 
         monkeypatch.setattr(os, "fsync", recording_fsync)
+        monkeypatch.setattr(os, "fdatasync", recording_fsync)
+        monkeypatch.setattr(writer, "sync_data", recording_fsync)
         for name in ("rename", "replace", "link", "unlink", "remove"):
             monkeypatch.setattr(os, name, self._frozen_during_cuts(getattr(os, name)))
+        monkeypatch.setattr(  # renameat2(RENAME_NOREPLACE), called through ctypes
+            files, "_rename_noreplace", self._frozen_during_cuts(files._rename_noreplace)
+        )
 
-    def _frozen_during_cuts(self, operation: Callable[..., None]) -> Callable[..., None]:
-        def wrapped(*args: Any, **kwargs: Any) -> None:
+    def _record_directory(self, path: str) -> None:
+        now = {entry.name: entry.inode() for entry in os.scandir(path)}
+        gone = set(self._directory_entries.get(path, {}).values()) - set(now.values())
+        self._directory_entries[path] = now
+        if gone:
+            # A rename is one transaction of a journaling file system: once the
+            # directory it left is synced, the directory it entered holds it too.
+            for directory, entries in self._directory_entries.items():
+                for entry in os.scandir(directory):
+                    if entry.inode() in gone:
+                        entries[entry.name] = entry.inode()
+
+    def _frozen_during_cuts(self, operation: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
-                operation(*args, **kwargs)
+                return operation(*args, **kwargs)
 
         return wrapped
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,10 @@ def test_every_returned_put_and_task_done_survives(
     threads = [threading.Thread(target=produce), threading.Thread(target=consume)]
     for t in threads:
         t.start()
-    threading.Event().wait(rng.uniform(0.05, 0.4))
+    deadline = time.monotonic() + 20
+    while not published and time.monotonic() < deadline:
+        time.sleep(0.001)
+    threading.Event().wait(rng.uniform(0.0, 0.3))
     returned_puts, returned_done = list(published), list(finished)  # before the cut
     loss.cut_many({queue: tmp_path / "queue-after", done: tmp_path / "done-after"})
     stop.set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from persistq.errors import PersistqError
+from persistq.journal import writer as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
 from persistq.journal.writer import JournalWriter
@@ -53,6 +54,7 @@ def test_fsync_syncs_the_file_and_the_directory_on_creation(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
+    monkeypatch.setattr(writer_module, "sync_data", spy)
     writer = JournalWriter(tmp_path / "j.tsv", "fsync")
     assert str(tmp_path) in synced
     synced.clear()
@@ -64,6 +66,7 @@ def test_fsync_syncs_the_file_and_the_directory_on_creation(
 def test_flush_never_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(os, "fsync", calls.append)
+    monkeypatch.setattr(writer_module, "sync_data", calls.append)
     writer = JournalWriter(tmp_path / "j.tsv", "flush")
     for i in range(10):
         writer.append([str(i)])
@@ -81,7 +84,7 @@ def test_threads_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         real_fsync(fd)
 
     writer = JournalWriter(tmp_path / "j.tsv", "fsync")
-    monkeypatch.setattr(os, "fsync", slow_fsync)
+    monkeypatch.setattr(writer_module, "sync_data", slow_fsync)
     threads, per_thread = 8, 25
 
     def work(t: int) -> None:

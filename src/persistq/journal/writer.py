@@ -15,6 +15,10 @@ from persistq.journal.codec import HEADER, encode_record
 
 log = logging.getLogger(__name__)
 
+sync_data = getattr(os, "fdatasync", os.fsync)
+"""Make an appended record durable: fdatasync also writes the file size the record
+needs, and skips the timestamps that plain fsync would write too."""
+
 _open_writers: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
 
 
@@ -96,7 +100,7 @@ class JournalWriter:
                 target = self._written
                 self._sync.release()
                 try:
-                    os.fsync(self._file.fileno())
+                    sync_data(self._file.fileno())
                 finally:
                     self._sync.acquire()
                     self._syncing = False
