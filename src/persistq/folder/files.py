@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Callable
@@ -178,10 +179,11 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
 def claim(src: str, wip: str) -> bool:
     """Rename message ``src`` to this process's ``wip`` name; False if another process won.
 
-    One rename per claim. ``wip`` names belong to this process, so only a name this
-    process still holds (the same message name claimed twice before ``task_done``) can
-    be taken: that rare case is checked under a process-wide lock and raises
-    FileExistsError naming ``wip``, leaving the message where it is.
+    One rename per claim; only a regular file is claimed (a symlink or directory named
+    like a message is put back and left alone). ``wip`` names belong to this process,
+    so only a name this process still holds (the same message name claimed twice
+    before ``task_done``) can be taken: that rare case is checked under a process-wide
+    lock and raises FileExistsError naming ``wip``, leaving the message where it is.
     """
     with _claim_lock:
         if wip in _held and os.path.lexists(wip):
@@ -190,8 +192,29 @@ def claim(src: str, wip: str) -> bool:
             os.rename(src, wip)
         except FileNotFoundError:
             return False
+        if not is_regular_file(wip):
+            _give_back(wip, src)
+            return False
         _held.add(wip)
     return True
+
+
+def is_regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file itself: not a symlink, directory or device."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _give_back(wip: str, src: str) -> None:
+    # A symlink or directory named like a message: never a message, and a symlink is
+    # never followed out of the queue folder. Put it back as it was.
+    log.warning("%s is not a regular file; leaving it alone", src)
+    try:
+        publish(wip, src)
+    except OSError as exc:
+        log.warning("could not put %s back as %s: %s", wip, src, exc)
 
 
 def release(wip: str) -> None:

@@ -11,7 +11,8 @@ _current: Owner | None = None
 
 
 def process_start(pid: int) -> int | None:
-    """Start time of process ``pid`` in clock ticks after boot; 0 without /proc; None if gone.
+    """Start time of process ``pid`` in clock ticks after boot; 0 without /proc; None if
+    gone (exited, or a zombie not yet reaped).
 
     Reads field 22 of ``/proc/<pid>/stat`` (the command name in field 2 may hold spaces
     and parentheses, so fields are counted after its closing parenthesis).
@@ -24,6 +25,8 @@ def process_start(pid: int) -> int | None:
     except OSError:
         return _start_without_proc(pid)
     fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None  # a zombie is dead; only its exit status waits to be collected
     return int(fields[19])
 
 

@@ -204,13 +204,15 @@ class FolderReader(FolderQueueBase):
         messages: list[str] = []
         markers: list[str] = []
         index = rt.index
-        for name in os.listdir(self.path):
+        for entry in os.scandir(self.path):
+            name = entry.name
             if name in index:  # known messages need no second look
                 messages.append(name)
                 continue
             kind = classify(name, ext)
             if kind is Kind.MESSAGE:
-                messages.append(name)
+                if entry.is_file(follow_symlinks=False):  # not a symlink or directory
+                    messages.append(name)
             elif kind is Kind.MARKER:
                 markers.append(name)
         rt.markers.replace(markers)
