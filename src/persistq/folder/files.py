@@ -165,7 +165,8 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
             if durability != "none":
                 fout.flush()
                 os.fsync(fout.fileno())
-        shutil.copystat(src, tmp)
+        times = os.stat(src)  # keep the times; the mode comes from the umask, as created
+        os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
         publish(tmp, dst)
     except BaseException:
         _remove_quietly(tmp)
