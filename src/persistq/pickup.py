@@ -28,6 +28,7 @@ from persistq.journal.naming import Kind, journal_file_name, parse_journal_name
 from persistq.journal.reader import OnCorrupt, iter_payload_blocks, iter_records
 from persistq.journal.writer import JournalWriter
 from persistq.outstanding import outstanding
+from persistq.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def compact(
         return None
     for path in old:
         pid = parse_journal_name(os.path.basename(path), prefix)
-        if pid is not None and pid.pid not in (None, os.getpid()) and _alive(pid.pid):
+        if pid is not None and pid.pid not in (None, os.getpid()) and pid_alive(pid.pid):
             raise PersistqError(
                 f"{path}: process {pid.pid} may still be writing this journal; compact "
                 "only when the run that wrote it has ended"
@@ -289,12 +290,3 @@ def _finish_compaction(directory: str, prefix: str, durability: Durability) -> N
     if durability == "fsync":
         fsync_directory(directory)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

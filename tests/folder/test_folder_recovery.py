@@ -12,7 +12,8 @@ import pytest
 
 from persistq import ReadableFolderQueue
 from persistq.folder.names import Owner, heartbeat_name, wip_name
-from persistq.folder.owner import current_owner, is_alive, process_start
+from persistq.folder.owner import current_owner, is_alive
+from persistq.processes import process_start
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,7 +7,8 @@ import signal
 import time
 
 from persistq.folder.names import Owner
-from persistq.folder.owner import is_alive, process_start
+from persistq.folder.owner import is_alive
+from persistq.processes import process_start
 
 
 def test_a_zombie_owner_is_dead() -> None:

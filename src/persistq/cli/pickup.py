@@ -142,13 +142,3 @@ def journal_names(directory: str) -> list[str]:
     """The names of the journal files in ``directory`` (sorted)."""
     return sorted(n for n in os.listdir(directory) if split_journal_name(n) is not None)
 
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -27,8 +27,9 @@ from persistq.cli.folder import (
     list_entries,
     owner_state,
 )
-from persistq.cli.pickup import JournalReader, PrefixWork, group_journals, pid_alive
+from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
+from persistq.processes import pid_alive
 
 EXAMPLES = """\
 examples:

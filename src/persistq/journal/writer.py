@@ -110,22 +110,21 @@ class JournalWriter:
     def flush(self) -> None:
         """Hand buffered records to the OS (and to disk, for ``fsync``)."""
         with self._lock:
-            if self._file.closed:
-                return
-            self._file.flush()
-            if self.durability == "fsync":
-                os.fsync(self._file.fileno())
+            self._flush_locked()
 
     def close(self) -> None:
         """Flush (fsync for ``fsync``) and close the file; later appends raise."""
         with self._lock:
-            if self._file.closed:
-                return
-            self._file.flush()
-            if self.durability == "fsync":
-                os.fsync(self._file.fileno())
+            self._flush_locked()
             self._file.close()
         _open_writers.discard(self)
+
+    def _flush_locked(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        if self.durability == "fsync":
+            os.fsync(self._file.fileno())
 
     def __repr__(self) -> str:
         return f"JournalWriter({self.path!r}, durability={self.durability!r})"
