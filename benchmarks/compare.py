@@ -315,7 +315,8 @@ def report(
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = (
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end; "
         f"temporary directories on {filesystem_of(root)} ({os.path.dirname(root)})"
     )
     parts = [
@@ -339,7 +340,8 @@ def report(
         "multi-process use. persist-queue's queues are documented thread-safe, not "
         "process-safe. The persist-queue file `Queue` rewrites its info file (temporary "
         "file + rename) on every put and task_done. dirq and the folder queues create, "
-        "rename and delete a file per message.",
+        "rename and delete a file per message; with several processes their rates vary "
+        "severalfold from run to run, as the processes race for the same files.",
         "",
         "## Recovery",
         "",
@@ -376,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     output = args.output if args.output or args.quick else os.path.join(REPO, "docs")
-    target_s, repeats = (0.2, 1) if args.quick else (1.0, 3)
+    target_s, repeats = (0.2, 1) if args.quick else (1.0, 5)
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, RECOVERY_GOAL_LINES]
     samples = 40 if args.quick else 300
     ctx = multiprocessing.get_context("fork")
