@@ -272,9 +272,11 @@ def plot(
         bars.bar(xs, [results[k].rate for k in keys], width, label=name)
     bars.set_xticks(range(len(keys)), labels)
     bars.set_yscale("log")
+    top = max(r.rate for r in (*single.values(), *multi.values()))
+    bars.set_ylim(100, top * 10)  # one base for every bar; room for the legend
     bars.set_ylabel("messages/s (put + get + task_done)")
     bars.set_title("PersistentQueue throughput by durability")
-    bars.legend(loc="lower left")
+    bars.legend(loc="upper right")
     for mode, values in latencies.items():
         cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], label=mode)
     cdf.set_xscale("log")
