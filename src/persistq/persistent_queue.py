@@ -329,7 +329,8 @@ class PersistentQueue:
             self._compact_in_place(self.current_pickup_dir)
         work = self._compute_outstanding()
         self._requeued_once = True
-        if self.current_pickup_dir is not None and not same_dir:
+        recovering = self.previous_pickup_dir is not None and not same_dir
+        if self.current_pickup_dir is not None and recovering:
             pickup.publish_requeued(
                 self.current_pickup_dir,
                 self.pickup_file_prefix,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -138,3 +140,25 @@ def test_a_forked_child_does_not_repeat_buffered_records(tmp_path: Path) -> None
     os.waitpid(pid, 0)
     writer.close()
     assert read_records(tmp_path / "j.tsv") == [("buffered",)]
+
+
+@pytest.mark.parametrize("durability", ["flush", "fsync"])
+def test_a_failed_append_leaves_no_partial_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
+) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", durability)  # type: ignore[arg-type]
+    writer.append(["before"])
+    real_write_all = writer_module._write_all
+
+    def disk_full(file: BinaryIO, data: bytes) -> None:
+        real_write_all(file, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer_module, "_write_all", disk_full)
+    with pytest.raises(OSError, match=r"j\.tsv.*No space left") as info:
+        writer.append(["lost to a full disk"])
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(writer_module, "_write_all", real_write_all)
+    writer.append(["after"])
+    writer.close()
+    assert read_records(tmp_path / "j.tsv") == [("before",), ("after",)]

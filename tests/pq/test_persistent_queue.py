@@ -147,6 +147,7 @@ def test_requeue_twice_is_refused(tmp_path: Path) -> None:
 
 def test_no_previous_dir_means_nothing_to_requeue(tmp_path: Path) -> None:
     assert PersistentQueue("jobs", tmp_path).requeue_unprocessed_work() == []
+    assert list(tmp_path.iterdir()) == []  # and nothing journalled
 
 
 def test_a_missing_previous_pickup_dir_is_named(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ class JournalWriter:
             if self.durability == "fsync":
                 os.fsync(self._file.fileno())
                 fsync_directory(os.path.dirname(self.path) or ".")
+        self._end = os.fstat(self._file.fileno()).st_size  # where the next record starts
         _open_writers.add(self)
 
     @property
@@ -82,11 +83,26 @@ class JournalWriter:
         with self._lock:
             if self._file.closed:
                 raise PersistqError(f"{self.path}: journal is closed")
-            _write_all(self._file, data)  # reaches the OS here unless durability is "none"
+            try:
+                _write_all(self._file, data)  # reaches the OS here unless durability is "none"
+            except OSError as exc:
+                raise self._cut_failed_append(exc) from exc
+            self._end += len(data)
             self._written += 1
             ticket = self._written
         if self.durability == "fsync":
             self._sync_up_to(ticket)
+
+    def _cut_failed_append(self, exc: OSError) -> OSError:
+        # A write that failed part way (a full disk) must not leave half a record in
+        # the middle of the journal, where it would read as corruption.
+        if self.durability != "none":
+            os.ftruncate(self._file.fileno(), self._end)
+        return OSError(
+            exc.errno,
+            f"{self.path}: could not append a record ({exc.strerror}); it was not journalled",
+            self.path,
+        )
 
     def _sync_up_to(self, ticket: int) -> None:
         # Leader/follower group commit: one thread fsyncs for every append written
