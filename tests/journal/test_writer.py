@@ -6,7 +6,6 @@ import errno
 import os
 import threading
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
@@ -14,7 +13,7 @@ from persistq.errors import PersistqError
 from persistq.journal import writer as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
-from persistq.journal.writer import JournalWriter
+from persistq.journal.writer import MAPPED_CHUNK, JournalWriter
 
 
 @pytest.mark.parametrize("durability", ["flush", "fsync"])
@@ -25,12 +24,24 @@ def test_a_record_reaches_the_file_before_append_returns(tmp_path: Path, durabil
     writer.close()
 
 
-def test_none_buffers_until_close(tmp_path: Path) -> None:
-    writer = JournalWriter(tmp_path / "j.tsv", "none")
-    writer.append(["a"])
-    assert read_records(tmp_path / "j.tsv") == []
+@pytest.mark.parametrize("durability", ["none", "flush", "fsync"])
+def test_records_are_readable_while_the_journal_is_open(tmp_path: Path, durability: str) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", durability)  # type: ignore[arg-type]
+    for i in range(3):
+        writer.append([f"r{i}"])
+    assert read_records(tmp_path / "j.tsv") == [("r0",), ("r1",), ("r2",)]
     writer.close()
-    assert read_records(tmp_path / "j.tsv") == [("a",)]
+    assert read_records(tmp_path / "j.tsv") == [("r0",), ("r1",), ("r2",)]
+    assert (tmp_path / "j.tsv").read_bytes().endswith(b"\n")  # trimmed when closed
+
+
+def test_a_mapped_journal_grows_past_its_first_chunk(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+    records = [(f"{i:06d}" + "x" * 200,) for i in range(2 * MAPPED_CHUNK // 200)]
+    for record in records:
+        writer.append(record)
+    writer.close()
+    assert read_records(tmp_path / "j.tsv") == records
 
 
 def test_bad_durability_is_named() -> None:
@@ -130,35 +141,61 @@ def test_refuses_to_append_to_a_foreign_file(tmp_path: Path) -> None:
     assert path.read_bytes() == b"a plain line\n"
 
 
-def test_a_forked_child_does_not_repeat_buffered_records(tmp_path: Path) -> None:
-    writer = JournalWriter(tmp_path / "j.tsv", "none")
-    writer.append(["buffered"])
+def test_a_forked_child_closing_its_copy_leaves_the_journal_alone(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+    writer.append(["before the fork"])
+    ready, go = os.pipe()
     pid = os.fork()
     if pid == 0:
-        writer._file.close()  # the child closing its copy must not write it again
+        os.read(ready, 1)  # the parent appends first, then the child closes its copy
+        writer.close()
         os._exit(0)
+    writer.append(["after the fork"])
+    os.write(go, b"x")
     os.waitpid(pid, 0)
+    writer.append(["after the child closed"])
     writer.close()
-    assert read_records(tmp_path / "j.tsv") == [("buffered",)]
+    assert read_records(tmp_path / "j.tsv") == [
+        ("before the fork",),
+        ("after the fork",),
+        ("after the child closed",),
+    ]
 
 
-@pytest.mark.parametrize("durability", ["flush", "fsync"])
 def test_a_failed_append_leaves_no_partial_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = JournalWriter(tmp_path / "j.tsv", durability)  # type: ignore[arg-type]
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
     writer.append(["before"])
-    real_write_all = writer_module._write_all
+    real_write = os.write
 
-    def disk_full(file: BinaryIO, data: bytes) -> None:
-        real_write_all(file, data[: len(data) // 2])
+    def disk_full(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data)[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writer_module, "_write_all", disk_full)
+    monkeypatch.setattr(os, "write", disk_full)
     with pytest.raises(OSError, match=r"j\.tsv.*No space left") as info:
         writer.append(["lost to a full disk"])
     assert info.value.errno == errno.ENOSPC
-    monkeypatch.setattr(writer_module, "_write_all", real_write_all)
+    monkeypatch.setattr(os, "write", real_write)
+    writer.append(["after"])
+    writer.close()
+    assert read_records(tmp_path / "j.tsv") == [("before",), ("after",)]
+
+
+def test_a_full_disk_is_an_error_when_a_mapped_journal_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+    writer.append(["before"])
+
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "posix_fallocate", no_space)
+        with pytest.raises(OSError, match=r"j\.tsv.*No space left"):
+            writer.append(["x" * (2 * MAPPED_CHUNK)])
     writer.append(["after"])
     writer.close()
     assert read_records(tmp_path / "j.tsv") == [("before",), ("after",)]

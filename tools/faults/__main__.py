@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools.faults import folder, pq
-from tools.faults.common import ChainReport, become_subreaper
+from tools.faults.common import ChainReport
 
 KILLS_PER_CHAIN = 8
 
@@ -27,7 +27,6 @@ FAMILIES: dict[str, list[Chain]] = {
 
 def campaign(family: str, kills: int, seed: int, workdir: Path) -> list[ChainReport]:
     """Run chains of ``family`` until ``kills`` kills have landed."""
-    become_subreaper()
     rng = random.Random(seed)
     reports: list[ChainReport] = []
     chains = FAMILIES[family]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import random
 import signal
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
+from persistq.processes import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,20 +67,9 @@ def kill_pipeline(proc: subprocess.Popen[str], rng: random.Random) -> bool:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while (orphans := group_pids(proc.pid)) and time.monotonic() < deadline:
-        for pid in orphans:  # ours to reap: see become_subreaper
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.005)
+    while any(pid_alive(pid) for pid in group_pids(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.005)  # orphans die a moment later; zombies count as dead
     return True
-
-
-def become_subreaper() -> None:
-    """Adopt the orphans of killed pipelines (Linux), so that they are reaped at once
-    instead of lingering as zombies that still look alive to ``kill(pid, 0)``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_child_subreaper = 36
-    libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
 def start(module: str, *args: str, stderr: Path) -> subprocess.Popen[str]:

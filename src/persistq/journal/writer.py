@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import mmap
 import os
 import threading
-import weakref
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from persistq.durability import Durability, check_durability, fsync_directory
 from persistq.errors import PersistqError
@@ -19,16 +20,18 @@ sync_data = getattr(os, "fdatasync", os.fsync)
 """Make an appended record durable: fdatasync also writes the file size the record
 needs, and skips the timestamps that plain fsync would write too."""
 
-_open_writers: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
+MAPPED_CHUNK = 1 << 20
+"""How much a mapped journal grows at a time (its unused tail is zeros until closed)."""
 
 
-def _flush_before_fork() -> None:
-    # A forked child must not inherit buffered records: it could write them again.
-    for writer in list(_open_writers):
-        writer.flush()
+class _Sink(Protocol):
+    end: int
 
+    def write(self, data: bytes) -> None: ...
 
-os.register_at_fork(before=_flush_before_fork)
+    def sync(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class JournalWriter:
@@ -49,23 +52,19 @@ class JournalWriter:
         self._synced = 0
         self._syncing = False
         created = _prepare(self.path)
-        # Unbuffered unless durability is "none": each append is then one write(2),
-        # which hands the record to the OS without a separate flush.
-        buffering = -1 if self.durability == "none" else 0
-        self._file: BinaryIO = open(self.path, "ab", buffering)  # noqa: SIM115 - kept open
+        end = 0 if created else os.stat(self.path).st_size
+        sink_type = _SyncedFile if self.durability == "fsync" else _MappedFile
+        self._sink: _Sink | None = sink_type(self.path, end)
         if created:
-            _write_all(self._file, HEADER)
-            self._file.flush()
+            self._sink.write(HEADER)
             if self.durability == "fsync":
-                os.fsync(self._file.fileno())
+                self._sink.sync()
                 fsync_directory(os.path.dirname(self.path) or ".")
-        self._end = os.fstat(self._file.fileno()).st_size  # where the next record starts
-        _open_writers.add(self)
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has been called."""
-        return self._file.closed
+        return self._sink is None
 
     def append(self, fields: Sequence[str]) -> None:
         """Append one record, durably as the writer's policy says."""
@@ -81,30 +80,24 @@ class JournalWriter:
 
     def _append(self, data: bytes) -> None:
         with self._lock:
-            if self._file.closed:
+            sink = self._sink
+            if sink is None:
                 raise PersistqError(f"{self.path}: journal is closed")
             try:
-                _write_all(self._file, data)  # reaches the OS here unless durability is "none"
+                sink.write(data)  # in the OS (page cache) once this returns
             except OSError as exc:
-                raise self._cut_failed_append(exc) from exc
-            self._end += len(data)
+                raise OSError(
+                    exc.errno,
+                    f"{self.path}: could not append a record ({exc.strerror}); "
+                    "it was not journalled",
+                    self.path,
+                ) from exc
             self._written += 1
             ticket = self._written
         if self.durability == "fsync":
-            self._sync_up_to(ticket)
+            self._sync_up_to(sink, ticket)
 
-    def _cut_failed_append(self, exc: OSError) -> OSError:
-        # A write that failed part way (a full disk) must not leave half a record in
-        # the middle of the journal, where it would read as corruption.
-        if self.durability != "none":
-            os.ftruncate(self._file.fileno(), self._end)
-        return OSError(
-            exc.errno,
-            f"{self.path}: could not append a record ({exc.strerror}); it was not journalled",
-            self.path,
-        )
-
-    def _sync_up_to(self, ticket: int) -> None:
+    def _sync_up_to(self, sink: _Sink, ticket: int) -> None:
         # Leader/follower group commit: one thread fsyncs for every append written
         # before it started; the others wait for a sync that covers their ticket.
         with self._sync:
@@ -116,7 +109,7 @@ class JournalWriter:
                 target = self._written
                 self._sync.release()
                 try:
-                    sync_data(self._file.fileno())
+                    sink.sync()
                 finally:
                     self._sync.acquire()
                     self._syncing = False
@@ -124,33 +117,101 @@ class JournalWriter:
                 self._synced = max(self._synced, target)
 
     def flush(self) -> None:
-        """Hand buffered records to the OS (and to disk, for ``fsync``)."""
+        """Make every record appended so far as durable as the policy says (records
+        are in the OS as soon as ``append`` returns; ``fsync`` also syncs them)."""
         with self._lock:
-            self._flush_locked()
+            if self._sink is not None and self.durability == "fsync":
+                self._sink.sync()
 
     def close(self) -> None:
-        """Flush (fsync for ``fsync``) and close the file; later appends raise."""
+        """Sync (for ``fsync``) and close the file; later appends raise."""
         with self._lock:
-            self._flush_locked()
-            self._file.close()
-        _open_writers.discard(self)
-
-    def _flush_locked(self) -> None:
-        if self._file.closed:
-            return
-        self._file.flush()
-        if self.durability == "fsync":
-            os.fsync(self._file.fileno())
+            sink, self._sink = self._sink, None
+            if sink is not None:
+                if self.durability == "fsync":
+                    sink.sync()
+                sink.close()
 
     def __repr__(self) -> str:
         return f"JournalWriter({self.path!r}, durability={self.durability!r})"
 
 
-def _write_all(file: BinaryIO, data: bytes) -> None:
-    written = file.write(data)
-    while written < len(data):  # an unbuffered write may be partial
-        data = data[written:]
-        written = file.write(data)
+class _SyncedFile:
+    """Appends with write(2), for journals that are fsynced: a failed write is cut off."""
+
+    def __init__(self, path: str, end: int) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self.end = end
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:  # a write may be partial
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            # Half a record (a full disk) must not stay in the middle of the journal,
+            # where the next record would follow it and recovery would call it corrupt.
+            os.ftruncate(self._fd, self.end)
+            raise
+        self.end += len(data)
+
+    def sync(self) -> None:
+        sync_data(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _MappedFile:
+    """Appends by copying into a shared mapping of the file: a copied record is in the
+    OS page cache, so it outlives a killed process, without a system call per record.
+
+    The file grows by MAPPED_CHUNK, reserved on disk first so that a full disk is an
+    OSError here and not a fault on a later copy; until :meth:`close` trims it, its tail
+    is zeros, which readers take for a torn tail.
+    """
+
+    def __init__(self, path: str, end: int) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self._pid = os.getpid()
+        self.end = end
+        self._size = 0
+        self._map: mmap.mmap | None = None
+        self._grow(end + 1)
+
+    def _grow(self, needed: int) -> None:
+        size = -(-needed // MAPPED_CHUNK) * MAPPED_CHUNK
+        try:
+            os.posix_fallocate(self._fd, self._size, size - self._size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            os.ftruncate(self._fd, size)  # no reservation on this file system
+        if self._map is None:
+            self._map = mmap.mmap(self._fd, size)
+        else:
+            self._map.resize(size)
+        self._size = size
+
+    def write(self, data: bytes) -> None:
+        end = self.end + len(data)
+        if end > self._size:
+            self._grow(end)
+        assert self._map is not None
+        self._map[self.end : end] = data
+        self.end = end
+
+    def sync(self) -> None:
+        if self._map is not None:
+            self._map.flush()
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if os.getpid() == self._pid:  # a forked child must not trim its parent's journal
+            os.ftruncate(self._fd, self.end)
+        os.close(self._fd)
 
 
 def _prepare(path: str) -> bool:
@@ -162,7 +223,7 @@ def _prepare(path: str) -> bool:
     with f:
         head = f.read(len(HEADER))
         if head != HEADER:
-            if HEADER.startswith(head):
+            if HEADER.startswith(head.rstrip(b"\x00")):
                 f.truncate(0)  # empty, or torn while its header was written
                 return True
             raise PersistqError(
