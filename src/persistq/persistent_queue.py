@@ -23,6 +23,18 @@ from persistq.sentinels import DONE, FAILED, is_control
 
 log = logging.getLogger(__name__)
 
+_forks = 0
+"""How many forks lie between the first process and this one: a queue whose journals
+were opened at another count was forked and must open its own (cheaper than getpid)."""
+
+
+def _count_fork() -> None:
+    global _forks  # noqa: PLW0603 - a per-process counter, bumped in each forked child
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
 Fields = tuple[str, ...]
 
 
@@ -89,6 +101,7 @@ class PersistentQueue:
         self._init_process_state()
 
     def _init_process_state(self) -> None:
+        self._forks = _forks
         self._pid = os.getpid()
         self._writers: dict[Kind, JournalWriter] = {}
         self._writers_lock = threading.Lock()
@@ -98,7 +111,7 @@ class PersistentQueue:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for name in ("_pid", "_writers", "_writers_lock", "_journalled_here"):
+        for name in ("_forks", "_pid", "_writers", "_writers_lock", "_journalled_here"):
             del state[name]
         return state
 
@@ -111,7 +124,7 @@ class PersistentQueue:
     def _writer(self, kind: Kind) -> JournalWriter | None:
         if self.current_pickup_dir is None:
             return None
-        if self._pid != os.getpid():  # forked: the parent's journals are not ours
+        if self._forks != _forks:  # forked: the parent's journals are not ours
             self._init_process_state()
         writer = self._writers.get(kind)
         if writer is None or writer.closed:
@@ -139,7 +152,7 @@ class PersistentQueue:
 
     def _journal(self, kind: Kind, fields: Fields) -> None:
         writer = self._writers.get(kind)  # the per-record fast path of _writer
-        if writer is None or writer.closed or self._pid != os.getpid():
+        if writer is None or writer.closed or self._forks != _forks:
             writer = self._writer(kind)
         if writer is not None:
             writer.append(fields)
@@ -199,7 +212,7 @@ class PersistentQueue:
             self.put(FAILED)
 
     def _close_writer(self, kind: Kind) -> None:
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             self._init_process_state()
         writer = self._writers.get(kind)
         if writer is not None:
