@@ -148,7 +148,7 @@ def peers() -> list[Peer]:
     none_multi = "n/a: thread-safe, not process-safe"
     rows = [Peer("`multiprocessing.JoinableQueue` (ceiling)", "nothing", CEILING, CEILING)]
     survives = {
-        "none": "nothing (records wait in the process's buffer)",
+        "none": "nothing promised (today as flush: records are in the OS at once)",
         "flush": "a killed process",
         "fsync": "power loss",
     }

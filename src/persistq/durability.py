@@ -6,8 +6,8 @@ import os
 from typing import Literal, TypeAlias, get_args
 
 Durability: TypeAlias = Literal["none", "flush", "fsync"]
-"""``none``: OS buffers only; ``flush``: reaches the OS before returning (survives a
-killed process); ``fsync``: on stable storage before returning (survives power loss)."""
+"""``none``: no promise; ``flush``: reaches the OS before returning (survives a killed
+process); ``fsync``: on stable storage before returning (survives power loss)."""
 
 DURABILITIES: tuple[Durability, ...] = get_args(Durability)
 

@@ -44,7 +44,7 @@ class PersistentQueue:
     ``current_pickup_dir``), so that a later run's ``requeue_unprocessed_work()`` puts
     back exactly the work that was requested and never completed.
 
-    ``durability`` says what survives: ``"none"`` (OS buffers), ``"flush"`` (a killed
+    ``durability`` says what survives: ``"none"`` (nothing promised), ``"flush"`` (a killed
     process) or ``"fsync"`` (power loss). ``mp_context`` is the multiprocessing context
     (or start-method name) whose processes will share the queue.
     """
