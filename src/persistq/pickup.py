@@ -76,8 +76,12 @@ def outstanding_fields(
 
 
 def _payloads(directory: str, prefix: str, kind: Kind, on_corrupt: OnCorrupt) -> Iterator[bytes]:
-    for path in journal_paths(directory, prefix, kind):
-        yield from itertools.chain.from_iterable(iter_payload_blocks(path, on_corrupt=on_corrupt))
+    blocks = (
+        block
+        for path in journal_paths(directory, prefix, kind)
+        for block in iter_payload_blocks(path, on_corrupt=on_corrupt)
+    )
+    return itertools.chain.from_iterable(blocks)  # flattened in C, not a yield per record
 
 
 def _outstanding(
