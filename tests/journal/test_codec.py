@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 
 from persistq.journal.codec import (
     RecordError,
-    decode_plain_line,
+    decode_payload,
     decode_record,
     encode_record,
     escape_field,
+    plain_payload,
     unescape_field,
 )
 
@@ -80,4 +81,4 @@ def test_malformed_escapes_are_refused(bad: str) -> None:
     ],
 )
 def test_plain_pympx_lines_split_on_tabs(line: bytes, fields: tuple[str, ...]) -> None:
-    assert decode_plain_line(line) == fields
+    assert decode_payload(plain_payload(line)) == fields

@@ -117,8 +117,3 @@ def decode_payload(payload: bytes) -> tuple[str, ...]:
 def decode_record(line: bytes) -> tuple[str, ...]:
     """Return the fields of one checksummed line (with or without its LF)."""
     return decode_payload(record_payload(line))
-
-
-def decode_plain_line(line: bytes) -> tuple[str, ...]:
-    """Return the fields of one plain PyMPX journal line (with or without its line end)."""
-    return decode_payload(plain_payload(line))

@@ -66,14 +66,6 @@ def iter_payload_blocks(
         raise JournalCorruptError(name, corrupt)
 
 
-def iter_payloads(
-    path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise"
-) -> Iterator[bytes]:
-    """Yield the payload of each complete record (see :func:`iter_payload_blocks`)."""
-    for block in iter_payload_blocks(path, on_corrupt=on_corrupt):
-        yield from block
-
-
 def iter_records(
     path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise"
 ) -> Iterator[tuple[str, ...]]:
