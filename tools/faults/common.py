@@ -18,6 +18,8 @@ import attrs
 from persistq.processes import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
+NEW_PER_RUN = 50  # each run's producer finds this many new items, as a daily feed would
+SECONDS_PER_ITEM = 0.002  # what each of a pipeline's 2 consumers takes per item
 
 
 @attrs.define
@@ -96,10 +98,30 @@ def join_workers(workers: list[Any]) -> None:
         sys.exit(1)
 
 
-def clean_run_failed(run: str, stderr: Path) -> str:
-    """The violation for a clean run that did not exit 0, with the end of its stderr."""
-    tail = stderr.read_text(errors="replace").strip().splitlines()[-5:]
-    return f"{run}: the clean run failed: " + " / ".join(tail)
+def drive_run(
+    proc: subprocess.Popen[str],
+    rng: random.Random,
+    report: ChainReport,
+    run: str,
+    stderr: Path,
+    *,
+    kill: bool,
+    backlog: int,
+) -> None:
+    """See a started pipeline run through: SIGKILL it at a random moment (sometimes
+    during start-up, before it reports ``ready``) when ``kill``, else let it finish."""
+    assert proc.stdout is not None
+    report.runs += 1
+    if kill and rng.random() < 0.2:
+        time.sleep(rng.uniform(0, 0.3))  # kill during start-up (and requeue)
+    elif proc.stdout.readline().strip() != "ready":
+        report.violations.append(f"{run}: the pipeline did not start")
+    if kill:
+        time.sleep(rng.uniform(0, backlog * SECONDS_PER_ITEM / 2))
+        report.kills += kill_pipeline(proc, rng)
+    elif proc.wait(timeout=120) != 0:
+        tail = stderr.read_text(errors="replace").strip().splitlines()[-5:]
+        report.violations.append(f"{run}: the clean run failed: " + " / ".join(tail))
 
 
 def audit_loads(

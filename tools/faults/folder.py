@@ -20,16 +20,15 @@ from pathlib import Path
 
 from persistq import ReadableFolderQueue, WritableFolderQueue
 from tools.faults.common import (
+    NEW_PER_RUN,
+    SECONDS_PER_ITEM,
     ChainReport,
     audit_loads,
-    clean_run_failed,
+    drive_run,
     join_workers,
-    kill_pipeline,
     start,
 )
 
-NEW_PER_RUN = 50
-SECONDS_PER_ITEM = 0.002
 EXTENSION = ".dat"
 
 
@@ -89,18 +88,9 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -
             str(workdir / "ledger.txt"),
             stderr=stderr,
         )
-        assert proc.stdout is not None
-        report.runs += 1
-        if k < kills and rng.random() < 0.2:
-            time.sleep(rng.uniform(0, 0.3))  # kill during start-up
-        elif proc.stdout.readline().strip() != "ready":
-            report.violations.append(f"{run}: the pipeline did not start")
+        drive_run(proc, rng, report, run, stderr, kill=k < kills, backlog=backlog)
         if k < kills:
-            time.sleep(rng.uniform(0, backlog * SECONDS_PER_ITEM / 2))
-            report.kills += kill_pipeline(proc, rng)
             report.mid_work_kills += bool(os.listdir(source) or _messages(queue))
-        elif proc.wait(timeout=120) != 0:
-            report.violations.append(clean_run_failed(run, stderr))
         completed_in[run] = Counter(set(os.listdir(done)) - before)
     stranded = _messages(queue) + sorted(os.listdir(source))
     if stranded:

@@ -23,16 +23,14 @@ from persistq import PersistentQueue
 from persistq.journal import read_records
 from persistq.outstanding import outstanding
 from tools.faults.common import (
+    NEW_PER_RUN,
+    SECONDS_PER_ITEM,
     ChainReport,
     audit_loads,
-    clean_run_failed,
+    drive_run,
     join_workers,
-    kill_pipeline,
     start,
 )
-
-NEW_PER_RUN = 50  # each run's producer finds this many new items, as a daily feed would
-SECONDS_PER_ITEM = 0.002  # what each of the 2 consumers takes per item
 
 
 def consume(q: PersistentQueue, ledger: str, run: str) -> None:
@@ -116,20 +114,11 @@ def run_chain(
             method,
             stderr=stderr,
         )
-        assert proc.stdout is not None
-        report.runs += 1
-        if k < kills and rng.random() < 0.2:
-            time.sleep(rng.uniform(0, 0.3))  # kill during start-up and requeue
-        elif proc.stdout.readline().strip() != "ready":
-            report.violations.append(f"{run.name}: the pipeline did not start")
+        drive_run(proc, rng, report, run.name, stderr, kill=k < kills, backlog=backlog)
         if k < kills:
-            time.sleep(rng.uniform(0, backlog * SECONDS_PER_ITEM / 2))
-            report.kills += kill_pipeline(proc, rng)
             if not run.exists() or not any(run.iterdir()):
                 continue  # killed before it wrote anything: as if never started
             report.mid_work_kills += len(records(run, "completed")) < len(records(run, "requested"))
-        elif proc.wait(timeout=120) != 0:
-            report.violations.append(clean_run_failed(run.name, stderr))
         runs.append(run)
     _audit_requeues(runs, report)
     completed_in = {run.name: Counter(records(run, "completed")) for run in runs}
