@@ -2,11 +2,14 @@
 
 ``PowerLoss`` wraps ``os.fsync`` and ``os.fdatasync`` (every durability promise goes
 through one of them):
-it records, for each file, its length when it was last fsynced, and for each
+it records, for each file, its content when it was last fsynced, and for each
 directory, its entries when it was last fsynced. ``cut(directory, into)`` then builds
 what a disk would hold after power loss at that moment: only the entries of the last
-directory fsync (so unsynced creations and renames are undone), each file truncated to
-its last fsynced length (zero if never synced). Entries removed after the last
+directory fsync (so unsynced creations and renames are undone), each file as long as
+when it was last fsynced (empty if never synced), holding what was synced, except
+that each page written since may have reached the disk or not, independently (the
+OS writes pages back in no set order): ``keep_unsynced_pages`` picks those that did,
+at random by default. Entries removed after the last
 directory fsync cannot be brought back; persistq only removes temporary files. A file
 that an unsynced rename moved to another watched directory is found there by inode.
 Renames are atomic, as on a journaling file system: when the directory a file left is
@@ -19,7 +22,9 @@ a rename and the fsync that makes it durable.
 
 from __future__ import annotations
 
+import mmap
 import os
+import random
 import stat
 import threading
 from collections.abc import Callable
@@ -31,13 +36,25 @@ import pytest
 from persistq.folder import files
 from persistq.journal import writer
 
+PAGE = mmap.PAGESIZE
+
+
+def _coin_flips(seed: int = 0) -> Callable[[list[int]], list[int]]:
+    rng = random.Random(seed)
+    return lambda pages: [page for page in pages if rng.random() < 0.5]
+
 
 class PowerLoss:
     """Records what each fsync made durable; see the module docstring."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        keep_unsynced_pages: Callable[[list[int]], list[int]] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
-        self._file_length: dict[int, int] = {}
+        self._synced_content: dict[int, bytes] = {}
+        self._keep_unsynced_pages = keep_unsynced_pages or _coin_flips()
         self._directory_entries: dict[str, dict[str, int]] = {}
         real_fsync = os.fsync
 
@@ -48,7 +65,8 @@ class PowerLoss:
                 if stat.S_ISDIR(info.st_mode):
                     self._record_directory(os.readlink(f"/proc/self/fd/{fd}"))
                 else:
-                    self._file_length[info.st_ino] = info.st_size
+                    with open(f"/proc/self/fd/{fd}", "rb") as f:
+                        self._synced_content[info.st_ino] = f.read(info.st_size)
 
         monkeypatch.setattr(os, "fsync", recording_fsync)
         monkeypatch.setattr(os, "fdatasync", recording_fsync)
@@ -92,7 +110,24 @@ class PowerLoss:
                 for name, inode in self._directory_entries.get(str(directory), {}).items():
                     if inode in where:  # the file, wherever an unsynced rename took it
                         with open(where[inode], "rb") as f:
-                            (into / name).write_bytes(f.read(self._file_length.get(inode, 0)))
+                            now = f.read()
+                        (into / name).write_bytes(self._on_disk(inode, now))
+
+    def _on_disk(self, inode: int, now: bytes) -> bytes:
+        """What a cut leaves of a file that holds ``now``: its synced content, with
+        each page changed since the sync either kept or not."""
+        disk = bytearray(self._synced_content.get(inode, b""))
+        changed = [
+            start // PAGE
+            for start in range(0, len(disk), PAGE)
+            if now[start : start + PAGE][: len(disk) - start]
+            != disk[start : start + PAGE][: len(now) - start]
+        ]
+        for page in self._keep_unsynced_pages(changed):
+            start = page * PAGE
+            written = now[start : start + PAGE][: len(disk) - start]
+            disk[start : start + len(written)] = written
+        return bytes(disk)
 
     @staticmethod
     def _inodes_now(directories: list[str]) -> dict[int, str]:

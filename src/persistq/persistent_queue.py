@@ -19,7 +19,7 @@ from persistq.journal.naming import Kind, check_prefix, journal_file_name
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
 from persistq.messages import Converter, Formatter, MessageCodec
-from persistq.sentinels import DONE, FAILED, is_control
+from persistq.sentinels import DONE, FAILED
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +152,12 @@ class PersistentQueue:
 
     def _journal(self, kind: Kind, fields: Fields) -> None:
         writer = self._writers.get(kind)  # the per-record fast path of _writer
-        if writer is None or writer.closed or self._forks != _forks:
+        if writer is None or self._forks != _forks:
             writer = self._writer(kind)
-        if writer is not None:
-            writer.append(fields)
-            self._journalled_here = True
+            if writer is None:
+                return
+        writer.append(fields)
+        self._journalled_here = True
 
     def _message(self, fields: Fields, source: str) -> Any:
         try:
@@ -175,16 +176,15 @@ class PersistentQueue:
         enqueued. A message that ``requeue_unprocessed_work`` already requeued is not
         enqueued a second time.
         """
-        if is_control(obj):
-            self._enqueue(obj, block, timeout)
-            return
-        fields = self.codec.to_fields(obj)
-        if self._requeued_unput and self._requeued_unput[fields] > 0:
-            self._requeued_unput[fields] -= 1
-            log.debug("not putting %r: it was requeued from the previous run", obj)
-            return
-        self._journal("requested", fields)
-        self._enqueue(obj, block, timeout)
+        if obj is not DONE and obj is not FAILED:
+            fields = self.codec.to_fields(obj)
+            if self._requeued_unput and self._requeued_unput[fields] > 0:
+                self._requeued_unput[fields] -= 1
+                log.debug("not putting %r: it was requeued from the previous run", obj)
+                return
+            self._journal("requested", fields)
+        if self.use_queue:
+            self.joinable_queue.put(obj, block, timeout)
 
     def put_nowait(self, obj: Any) -> None:
         """Equivalent to ``put(obj, block=False)``."""
@@ -214,7 +214,7 @@ class PersistentQueue:
     def _close_writer(self, kind: Kind) -> None:
         if self._forks != _forks:
             self._init_process_state()
-        writer = self._writers.get(kind)
+        writer = self._writers.pop(kind, None)  # the next record opens it again
         if writer is not None:
             writer.close()
 
@@ -226,7 +226,7 @@ class PersistentQueue:
         if not self.use_queue:
             return self._get_from_files()
         obj = self.joinable_queue.get(block, timeout)
-        if is_control(obj):
+        if obj is DONE or obj is FAILED:
             self.joinable_queue.task_done()
         return obj
 
@@ -253,7 +253,7 @@ class PersistentQueue:
     def task_done(self, obj: Any) -> None:
         """Journal ``obj`` as completed, then tell the queue its task is done.
         DONE and FAILED need no acknowledgement: for them this does nothing."""
-        if is_control(obj):
+        if obj is DONE or obj is FAILED:
             return
         self._journal("completed", self.codec.to_fields(obj))
         if self.use_queue:

@@ -13,7 +13,7 @@ from persistq.errors import PersistqError
 from persistq.journal import writer as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
-from persistq.journal.writer import MAPPED_CHUNK, JournalWriter
+from persistq.journal.writer import PAGE, RESERVE_CHUNK, JournalWriter
 
 
 @pytest.mark.parametrize("durability", ["flush", "fsync"])
@@ -37,7 +37,7 @@ def test_records_are_readable_while_the_journal_is_open(tmp_path: Path, durabili
 
 def test_a_mapped_journal_grows_past_its_first_chunk(tmp_path: Path) -> None:
     writer = JournalWriter(tmp_path / "j.tsv", "flush")
-    records = [(f"{i:06d}" + "x" * 200,) for i in range(2 * MAPPED_CHUNK // 200)]
+    records = [(f"{i:06d}" + "x" * 200,) for i in range(2 * RESERVE_CHUNK // 200)]
     for record in records:
         writer.append(record)
     writer.close()
@@ -162,31 +162,11 @@ def test_a_forked_child_closing_its_copy_leaves_the_journal_alone(tmp_path: Path
     ]
 
 
-def test_a_failed_append_leaves_no_partial_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("durability", ["flush", "fsync"])
+def test_a_full_disk_fails_the_append_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
 ) -> None:
-    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
-    writer.append(["before"])
-    real_write = os.write
-
-    def disk_full(fd: int, data: bytes) -> int:
-        real_write(fd, bytes(data)[: len(data) // 2])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", disk_full)
-    with pytest.raises(OSError, match=r"j\.tsv.*No space left") as info:
-        writer.append(["lost to a full disk"])
-    assert info.value.errno == errno.ENOSPC
-    monkeypatch.setattr(os, "write", real_write)
-    writer.append(["after"])
-    writer.close()
-    assert read_records(tmp_path / "j.tsv") == [("before",), ("after",)]
-
-
-def test_a_full_disk_is_an_error_when_a_mapped_journal_grows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+    writer = JournalWriter(tmp_path / "j.tsv", durability)  # type: ignore[arg-type]
     writer.append(["before"])
 
     def no_space(fd: int, offset: int, length: int) -> None:
@@ -194,8 +174,102 @@ def test_a_full_disk_is_an_error_when_a_mapped_journal_grows(
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "posix_fallocate", no_space)
-        with pytest.raises(OSError, match=r"j\.tsv.*No space left"):
-            writer.append(["x" * (2 * MAPPED_CHUNK)])
-    writer.append(["after"])
+        with pytest.raises(OSError, match=r"j\.tsv.*No space left") as info:
+            writer.append(["x" * (2 * RESERVE_CHUNK)])
+    assert info.value.errno == errno.ENOSPC
+    writer.append(["after"])  # nothing was written: the journal is still good
     writer.close()
     assert read_records(tmp_path / "j.tsv") == [("before",), ("after",)]
+
+
+@pytest.mark.parametrize("failing", ["pwrite", "sync"])
+def test_after_a_failed_write_or_sync_the_journal_takes_no_more_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    writer.append(["before"])
+
+    def io_error(*args: object) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        if failing == "pwrite":
+            patch.setattr(os, "pwrite", io_error)
+        else:
+            patch.setattr(writer_module, "sync_data", io_error)
+        with pytest.raises(OSError, match=r"j\.tsv.*Input/output error") as info:
+            writer.append(["lost"])
+    assert info.value.errno == errno.EIO
+    # A failed fsync may have dropped the page it was syncing: appending more would
+    # count on records the disk may not hold.
+    with pytest.raises(PersistqError, match=r"j\.tsv.*takes no more records"):
+        writer.append(["after"])
+    writer.close()
+    assert read_records(tmp_path / "j.tsv")[0] == ("before",)
+
+
+def test_fsync_never_leaves_unsynced_data_in_two_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A power cut may keep a later page and lose an earlier one; so each sync covers
+    # data of one page only, and what a cut can lose lies in the last page written.
+    path = tmp_path / "j.tsv"
+    writer = JournalWriter(path, "fsync")
+    synced_end = [len(path.read_bytes().rstrip(b"\0"))]
+    spans: list[tuple[int, int]] = []
+    real_sync = writer_module.sync_data
+
+    def spy(fd: int) -> None:
+        end = len(path.read_bytes().rstrip(b"\0"))
+        spans.append((synced_end[0], end))
+        synced_end[0] = end
+        real_sync(fd)
+
+    monkeypatch.setattr(writer_module, "sync_data", spy)
+    writer.append(["x" * (3 * PAGE)])  # one record over four pages
+    writer.append_many([[f"{i:04d}" + "y" * 100] for i in range(100)])
+    for start, end in spans:
+        assert start // PAGE == (end - 1) // PAGE, (start, end)
+    assert len(spans) >= 4 + 100 * 106 // PAGE
+    writer.close()
+    assert len(read_records(path)) == 101
+
+
+@pytest.mark.parametrize("durability", ["flush", "fsync"])
+def test_space_is_reserved_ahead_and_trimmed_on_close(tmp_path: Path, durability: str) -> None:
+    path = tmp_path / "j.tsv"
+    writer = JournalWriter(path, durability)  # type: ignore[arg-type]
+    writer.append(["a"])
+    assert path.stat().st_size == RESERVE_CHUNK
+    assert os.stat(path).st_blocks * 512 >= RESERVE_CHUNK  # allocated, not a hole
+    writer.close()
+    assert path.read_bytes() == HEADER + encode_record(["a"])
+
+
+def test_close_waits_for_appends_in_flight_and_stops_the_sync_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_sync = writer_module.sync_data
+
+    def slow_sync(fd: int) -> None:
+        threading.Event().wait(0.002)
+        real_sync(fd)
+
+    monkeypatch.setattr(writer_module, "sync_data", slow_sync)
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+
+    def work(t: int) -> None:
+        for i in range(20):
+            writer.append([f"{t}-{i}"])
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in pool:
+        th.start()
+    threading.Event().wait(0.01)
+    appended = len(read_records(tmp_path / "j.tsv"))
+    for th in pool:
+        th.join(timeout=30)
+    writer.close()
+    assert appended < 80  # closed while appends were still running
+    assert len(read_records(tmp_path / "j.tsv")) == 80
+    assert not [t for t in threading.enumerate() if t.name.startswith("persistq sync")]

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from persistq import PersistentQueue
-from persistq.journal import read_records
+from persistq.journal import JournalWriter, read_records
+from persistq.journal import writer as writer_module
+from persistq.journal.writer import PAGE
 from tests.powerloss import PowerLoss
 
 
@@ -106,3 +108,34 @@ def test_requeued_work_and_the_recovery_pointer_survive_a_power_cut(
     assert third.get_list_of_outstanding_work() == ["b", "c"]
     loss.cut(tmp_path / "run3", tmp_path / "run3-after")
     assert (tmp_path / "run3-after" / "jobs_recovering_from.json").exists()
+
+
+@pytest.mark.parametrize("cut_at_sync", range(1, 6))
+def test_a_cut_while_a_record_is_synced_leaves_no_hole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cut_at_sync: int
+) -> None:
+    # The worst a cut can do: every page written since the last sync reaches the disk
+    # except the first, which would leave a hole before good records.
+    loss = PowerLoss(monkeypatch, keep_unsynced_pages=lambda pages: pages[1:])
+    run = tmp_path / "run"
+    run.mkdir()
+    writer = JournalWriter(run / "jobs_requested_PID1.tsv", "fsync")
+    writer.append_many([[f"before-{i}"] for i in range(150)])  # ends inside a page
+    recording_sync = writer_module.sync_data
+    syncs = 0
+
+    def cut_first(fd: int) -> None:
+        nonlocal syncs
+        syncs += 1
+        if syncs == cut_at_sync:
+            loss.cut(run, tmp_path / "after")
+        recording_sync(fd)
+
+    monkeypatch.setattr(writer_module, "sync_data", cut_first)
+    writer.append(["big-" + "x" * (3 * PAGE)])
+    writer.append(["after"])
+    writer.close()
+    assert syncs >= 5
+    survived = read_records(tmp_path / "after" / "jobs_requested_PID1.tsv")
+    assert survived[:150] == [(f"before-{i}",) for i in range(150)]
+    assert len(survived) <= 152

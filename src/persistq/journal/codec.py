@@ -75,7 +75,11 @@ def frame_payload(payload: bytes) -> bytes:
 
 def encode_record(fields: Sequence[str]) -> bytes:
     """Return the journal line (with its trailing LF) for a non-empty list of fields."""
-    return frame_payload(encode_payload(fields))
+    if len(fields) == 1 and fields[0].isprintable() and "\\" not in fields[0]:
+        payload = fields[0].encode("utf-8")  # the common case: nothing to escape
+    else:
+        payload = encode_payload(fields)
+    return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
 
 
 def record_payload(line: bytes) -> bytes:

@@ -13,23 +13,28 @@ from typing import BinaryIO, Protocol
 from persistq.durability import Durability, check_durability, fsync_directory
 from persistq.errors import PersistqError
 from persistq.journal.codec import HEADER, encode_record
+from persistq.journal.group_commit import GroupCommit, not_journalled
 
 log = logging.getLogger(__name__)
 
 sync_data = getattr(os, "fdatasync", os.fsync)
-"""Make an appended record durable: fdatasync also writes the file size the record
-needs, and skips the timestamps that plain fsync would write too."""
+"""Make written records durable. In a journal's reserved space a write changes no
+metadata, so fdatasync flushes the data alone (and the file size after growth)."""
 
-MAPPED_CHUNK = 1 << 20
-"""How much a mapped journal grows at a time (its unused tail is zeros until closed)."""
+RESERVE_CHUNK = 1 << 20
+"""How much a journal grows at a time; its unused tail is zeros until it is closed."""
+
+PAGE = mmap.PAGESIZE
+"""The unit in which the OS writes a file back to disk."""
 
 
-class _Sink(Protocol):
-    end: int
+class _Appender(Protocol):
+    @property
+    def closed(self) -> bool: ...
 
-    def write(self, data: bytes) -> None: ...
+    def append(self, data: bytes) -> None: ...
 
-    def sync(self) -> None: ...
+    def flush(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -46,172 +51,181 @@ class JournalWriter:
     def __init__(self, path: str | os.PathLike[str], durability: Durability = "flush") -> None:
         self.path = os.fspath(path)
         self.durability = check_durability(durability)
-        self._lock = threading.Lock()
-        self._sync = threading.Condition(threading.Lock())
-        self._written = 0
-        self._synced = 0
-        self._syncing = False
         created = _prepare(self.path)
         end = 0 if created else os.stat(self.path).st_size
-        sink_type = _SyncedFile if self.durability == "fsync" else _MappedFile
-        self._sink: _Sink | None = sink_type(self.path, end)
+        out: _Appender
+        if self.durability == "fsync":
+            out = GroupCommit(_SyncedFile(self.path, end))
+        else:
+            out = _MappedFile(self.path, end)
         if created:
-            self._sink.write(HEADER)
+            out.append(HEADER)
             if self.durability == "fsync":
-                self._sink.sync()
                 fsync_directory(os.path.dirname(self.path) or ".")
+        self._out = out
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has been called."""
-        return self._sink is None
+        return self._out.closed
 
     def append(self, fields: Sequence[str]) -> None:
         """Append one record, durably as the writer's policy says."""
-        self._append(encode_record(fields))
+        self._out.append(encode_record(fields))
 
     def append_many(self, records: Iterable[Sequence[str]]) -> None:
-        """Append several records with one write and (for ``fsync``) one fsync."""
+        """Append several records with one write and (for ``fsync``) one fsync per
+        page they fill."""
         self.append_lines([encode_record(fields) for fields in records])
 
     def append_lines(self, lines: Sequence[bytes]) -> None:
         """Append already-encoded record lines (see :func:`encode_record`)."""
-        self._append(b"".join(lines))
-
-    def _append(self, data: bytes) -> None:
-        with self._lock:
-            sink = self._sink
-            if sink is None:
-                raise PersistqError(f"{self.path}: journal is closed")
-            try:
-                sink.write(data)  # in the OS (page cache) once this returns
-            except OSError as exc:
-                raise OSError(
-                    exc.errno,
-                    f"{self.path}: could not append a record ({exc.strerror}); "
-                    "it was not journalled",
-                    self.path,
-                ) from exc
-            self._written += 1
-            ticket = self._written
-        if self.durability == "fsync":
-            self._sync_up_to(sink, ticket)
-
-    def _sync_up_to(self, sink: _Sink, ticket: int) -> None:
-        # Leader/follower group commit: one thread fsyncs for every append written
-        # before it started; the others wait for a sync that covers their ticket.
-        with self._sync:
-            while self._synced < ticket:
-                if self._syncing:
-                    self._sync.wait()
-                    continue
-                self._syncing = True
-                target = self._written
-                self._sync.release()
-                try:
-                    sink.sync()
-                finally:
-                    self._sync.acquire()
-                    self._syncing = False
-                    self._sync.notify_all()
-                self._synced = max(self._synced, target)
+        self._out.append(b"".join(lines))
 
     def flush(self) -> None:
         """Make every record appended so far as durable as the policy says (records
         are in the OS as soon as ``append`` returns; ``fsync`` also syncs them)."""
-        with self._lock:
-            if self._sink is not None and self.durability == "fsync":
-                self._sink.sync()
+        self._out.flush()
 
     def close(self) -> None:
-        """Sync (for ``fsync``) and close the file; later appends raise."""
-        with self._lock:
-            sink, self._sink = self._sink, None
-            if sink is not None:
-                if self.durability == "fsync":
-                    sink.sync()
-                sink.close()
+        """Make what was appended durable as the policy says, trim the reserved tail
+        and close the file; later appends raise."""
+        self._out.close()
 
     def __repr__(self) -> str:
         return f"JournalWriter({self.path!r}, durability={self.durability!r})"
 
 
-class _SyncedFile:
-    """Appends with write(2), for journals that are fsynced: a failed write is cut off."""
+class _ReservedFile:
+    """A journal file that grows by RESERVE_CHUNK, reserved on disk before it is used:
+    a full disk is then an OSError when the file grows, never a lost write later.
+    ``end`` is where the records stop; the reserved tail after it reads as zeros,
+    which readers take for a torn tail, until :meth:`close` trims it."""
 
     def __init__(self, path: str, end: int) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self._pid = os.getpid()
         self.end = end
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
+        self.size = end
         try:
-            while view:  # a write may be partial
-                view = view[os.write(self._fd, view) :]
-        except OSError:
-            # Half a record (a full disk) must not stay in the middle of the journal,
-            # where the next record would follow it and recovery would call it corrupt.
-            os.ftruncate(self._fd, self.end)
+            self.reserve(end + 1)
+        except BaseException:
+            os.close(self._fd)
             raise
-        self.end += len(data)
+
+    def reserve(self, needed: int) -> None:
+        """Grow the file so that its first ``needed`` bytes are reserved; raise OSError
+        naming the file when the disk is full (nothing is written then)."""
+        if needed <= self.size:
+            return
+        size = -(-needed // RESERVE_CHUNK) * RESERVE_CHUNK
+        try:
+            try:
+                os.posix_fallocate(self._fd, self.size, size - self.size)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                os.ftruncate(self._fd, size)  # no reservation on this file system
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, self.path) from exc
+        self.size = size
+        self._resized()
+
+    def _resized(self) -> None:
+        """Called after the file grew."""
+
+    def close(self) -> None:
+        if os.getpid() == self._pid:  # a forked child must not trim its parent's journal
+            os.ftruncate(self._fd, self.end)
+        os.close(self._fd)
+
+
+class _MappedFile(_ReservedFile):
+    """For ``none`` and ``flush``: appends by copying into a shared mapping of the file.
+    A copied record is in the OS page cache, so it outlives a killed process, and no
+    system call is made per record."""
+
+    def __init__(self, path: str, end: int) -> None:
+        self._lock = threading.Lock()
+        self._map: mmap.mmap | None = None
+        super().__init__(path, end)
+
+    def _resized(self) -> None:
+        if self._map is None:
+            self._map = mmap.mmap(self._fd, self.size)
+        else:
+            self._map.resize(self.size)
+
+    @property
+    def closed(self) -> bool:
+        return self._map is None
+
+    def append(self, data: bytes) -> None:
+        with self._lock:
+            end = self.end + len(data)
+            if end > self.size:  # also when closed: size is then 0
+                if self._map is None:
+                    raise PersistqError(f"{self.path}: journal is closed")
+                try:
+                    self.reserve(end)
+                except OSError as exc:
+                    raise not_journalled(self.path, exc) from exc
+            self._map[self.end : end] = data  # type: ignore[index]
+            self.end = end
+
+    def flush(self) -> None:
+        """Records are in the OS page cache already: nothing to do."""
+
+    def close(self) -> None:
+        with self._lock:
+            if self._map is None:
+                return
+            self._map.close()
+            self._map = None
+            self.size = 0
+            super().close()
+
+
+class _SyncedFile(_ReservedFile):
+    """For ``fsync``: writes into the reserved space and syncs, one page at a time.
+
+    A write into reserved space changes no metadata, so its sync flushes the data
+    alone. Syncing each page before writing the next keeps a power cut from leaving
+    a later page on disk without an earlier one, a hole that recovery would take for
+    corruption: all that a cut can leave unsynced lies in the last page written.
+    """
+
+    def write_durably(self, data: bytes) -> None:
+        """Write ``data`` after the last record, into space already reserved, and sync
+        it. After an OSError the file's state is unknown."""
+        if self.end % PAGE + len(data) <= PAGE:  # the common case: all in one page
+            written = os.pwrite(self._fd, data, self.end)
+            self.end += written
+            if written == len(data):
+                sync_data(self._fd)
+                return
+            data = data[written:]
+        view = memoryview(data)
+        while view:
+            piece = view[: PAGE - self.end % PAGE]
+            while piece:  # a write may be partial
+                written = os.pwrite(self._fd, piece, self.end)
+                piece = piece[written:]
+                view = view[written:]
+                self.end += written
+            sync_data(self._fd)
 
     def sync(self) -> None:
         sync_data(self._fd)
 
     def close(self) -> None:
-        os.close(self._fd)
-
-
-class _MappedFile:
-    """Appends by copying into a shared mapping of the file: a copied record is in the
-    OS page cache, so it outlives a killed process, without a system call per record.
-
-    The file grows by MAPPED_CHUNK, reserved on disk first so that a full disk is an
-    OSError here and not a fault on a later copy; until :meth:`close` trims it, its tail
-    is zeros, which readers take for a torn tail.
-    """
-
-    def __init__(self, path: str, end: int) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        self._pid = os.getpid()
-        self.end = end
-        self._size = 0
-        self._map: mmap.mmap | None = None
-        self._grow(end + 1)
-
-    def _grow(self, needed: int) -> None:
-        size = -(-needed // MAPPED_CHUNK) * MAPPED_CHUNK
         try:
-            os.posix_fallocate(self._fd, self._size, size - self._size)
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                raise
-            os.ftruncate(self._fd, size)  # no reservation on this file system
-        if self._map is None:
-            self._map = mmap.mmap(self._fd, size)
-        else:
-            self._map.resize(size)
-        self._size = size
-
-    def write(self, data: bytes) -> None:
-        end = self.end + len(data)
-        if end > self._size:
-            self._grow(end)
-        assert self._map is not None
-        self._map[self.end : end] = data
-        self.end = end
-
-    def sync(self) -> None:
-        if self._map is not None:
-            self._map.flush()
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        if os.getpid() == self._pid:  # a forked child must not trim its parent's journal
-            os.ftruncate(self._fd, self.end)
-        os.close(self._fd)
+            if os.getpid() == self._pid:
+                os.ftruncate(self._fd, self.end)
+                sync_data(self._fd)  # the trimmed size, so the zero tail is gone for good
+        finally:
+            os.close(self._fd)
 
 
 def _prepare(path: str) -> bool:
