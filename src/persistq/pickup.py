@@ -23,7 +23,7 @@ import attrs
 
 from persistq.durability import Durability, fsync_directory
 from persistq.errors import PersistqError
-from persistq.journal.codec import decode_payload, encode_payload, frame_payload
+from persistq.journal.codec import decode_payloads, encode_payload, frame_payload
 from persistq.journal.naming import Kind, journal_file_name, parse_journal_name
 from persistq.journal.reader import OnCorrupt, iter_payload_blocks, iter_records
 from persistq.journal.writer import JournalWriter
@@ -72,7 +72,8 @@ def outstanding_fields(
     """Records requested and not completed in ``directory`` (a multiset, in order),
     including work inherited from a run it recovered that never journalled it again."""
     payloads = _outstanding(os.path.abspath(directory), prefix, on_corrupt, frozenset())
-    return map(decode_payload, payloads)
+    chunks = iter(lambda: list(itertools.islice(payloads, 1 << 16)), [])
+    return itertools.chain.from_iterable(map(decode_payloads, chunks))
 
 
 def _payloads(directory: str, prefix: str, kind: Kind, on_corrupt: OnCorrupt) -> Iterator[bytes]:

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from persistq.journal.codec import (
     RecordError,
     decode_payload,
+    decode_payloads,
     decode_record,
+    encode_payload,
     encode_record,
     escape_field,
     plain_payload,
@@ -40,6 +42,17 @@ def test_any_list_of_fields_round_trips(fields: list[str]) -> None:
     line = encode_record(fields)
     assert line.count(b"\n") == 1
     assert decode_record(line) == tuple(fields)
+
+
+@given(st.lists(st.lists(st.text(), min_size=1)))
+def test_payloads_decode_together_as_they_do_one_by_one(records: list[list[str]]) -> None:
+    payloads = [encode_payload(fields) for fields in records]
+    assert decode_payloads(payloads) == [tuple(fields) for fields in records]
+
+
+def test_a_payload_that_is_not_utf8_is_named_when_decoded_with_others() -> None:
+    with pytest.raises(RecordError, match="not UTF-8"):
+        decode_payloads([b"good", b"bad \xff", b"good"])
 
 
 @given(st.lists(st.text(), min_size=1), st.data())

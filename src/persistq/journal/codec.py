@@ -118,6 +118,20 @@ def decode_payload(payload: bytes) -> tuple[str, ...]:
     return tuple(text.split("\t"))
 
 
+def decode_payloads(payloads: Sequence[bytes]) -> list[tuple[str, ...]]:
+    """Return the fields of each payload, as :func:`decode_payload` does; payloads with
+    no tab and nothing escaped (one plain field each, the common case) are decoded
+    together."""
+    if payloads:
+        joined = b"\n".join(payloads)
+        if b"\t" not in joined and b"\\" not in joined and b"\r" not in joined:
+            try:
+                return [(text,) for text in joined.decode("utf-8").split("\n")]
+            except UnicodeDecodeError:
+                pass  # one by one, so that the error names the payload
+    return list(map(decode_payload, payloads))
+
+
 def decode_record(line: bytes) -> tuple[str, ...]:
     """Return the fields of one checksummed line (with or without its LF)."""
     return decode_payload(record_payload(line))

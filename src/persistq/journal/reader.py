@@ -13,7 +13,7 @@ from persistq.errors import JournalCorruptError
 from persistq.journal.codec import (
     HEADER,
     RecordError,
-    decode_payload,
+    decode_payloads,
     plain_payload,
     record_payload,
 )
@@ -72,7 +72,7 @@ def iter_records(
     """Yield the fields of each complete record of the journal at ``path``, in order
     (torn tails and corruption as :func:`iter_payload_blocks` says)."""
     for block in iter_payload_blocks(path, on_corrupt=on_corrupt):
-        yield from map(decode_payload, block)
+        yield from decode_payloads(block)
 
 
 def _sift(
