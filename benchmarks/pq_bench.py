@@ -12,7 +12,9 @@ of put + get + task_done, every row measured in this run on the same disk:
 
 for one process (put N, then get + task_done N) and for 1 producer + 2 consumer
 processes (timed until ``join()`` returns), plus a group-commit row: 8 threads of
-one process putting into a ``PersistentQueue(durability="fsync")`` against 1 thread.
+one process putting into a ``PersistentQueue(durability="fsync")`` against 1 thread,
+beside the bound any Python group commit meets here (the simplest one, 8 threads,
+against a bare write + fdatasync loop).
 """
 
 from __future__ import annotations
@@ -270,6 +272,92 @@ def threaded_puts(ctx: BaseContext, threads: int) -> Trial:
     return trial
 
 
+# -- the bound on group commit in CPython on this machine ----------------------------
+#
+# What ``threads`` Python threads sharing syncs can reach at best: no queue, no codec,
+# no journal, one flusher thread writing and syncing batch after batch. Each record's
+# thread must wake and take the GIL to go on, which bounds the rate however the syncs
+# are shared.
+
+RECORD = b"00000000\tfile_000000.csv\n"
+
+
+def _reserved_file(directory: str) -> int:
+    fd = os.open(os.path.join(directory, "raw"), os.O_RDWR | os.O_CREAT, 0o666)
+    os.posix_fallocate(fd, 0, 64 << 20)
+    os.fsync(fd)
+    return fd
+
+
+def raw_syncs(directory: str, n: int) -> float:
+    """One thread: pwrite + fdatasync per record, into reserved space."""
+    fd = _reserved_file(directory)
+    start = time.perf_counter()
+    for i in range(n):
+        os.pwrite(fd, RECORD, i * len(RECORD))
+        os.fdatasync(fd)
+    elapsed = time.perf_counter() - start
+    os.close(fd)
+    return elapsed
+
+
+def simplest_group_commit(threads: int) -> Trial:
+    def trial(directory: str, n: int) -> float:
+        fd = _reserved_file(directory)
+        lock = threading.Lock()
+        work = threading.Condition(lock)
+        batch: list[threading.Lock] = []
+        offset = 0
+        stop = False
+
+        def flusher() -> None:
+            nonlocal batch, offset
+            while True:
+                with lock:
+                    while not batch and not stop:
+                        work.wait()
+                    if stop:
+                        return
+                    waiting, batch = batch, []
+                os.pwrite(fd, RECORD * len(waiting), offset)
+                offset += len(RECORD) * len(waiting)
+                os.fdatasync(fd)
+                for gate in waiting:
+                    gate.release()
+
+        def append() -> None:
+            gate = threading.Lock()
+            gate.acquire()
+            with lock:
+                batch.append(gate)
+                work.notify()
+            gate.acquire()
+
+        share = n // threads
+
+        def produce() -> None:
+            for _ in range(share):
+                append()
+
+        syncer = threading.Thread(target=flusher)
+        syncer.start()
+        workers = [threading.Thread(target=produce) for _ in range(threads)]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        elapsed = time.perf_counter() - start
+        with lock:
+            stop = True
+            work.notify()
+        syncer.join()
+        os.close(fd)
+        return elapsed * n / (share * threads)
+
+    return trial
+
+
 # -- measuring -----------------------------------------------------------------------
 
 
@@ -407,7 +495,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         print("group commit:", file=sys.stderr)
         group_results = measure(
-            {"1 thread": threaded_puts(ctx, 1), "8 threads": threaded_puts(ctx, GROUP_THREADS)},
+            {
+                "1 thread": threaded_puts(ctx, 1),
+                "8 threads": threaded_puts(ctx, GROUP_THREADS),
+                "raw 1 thread": raw_syncs,
+                "raw 8 threads": simplest_group_commit(GROUP_THREADS),
+            },
             root,
             target_s,
             repeats,
@@ -423,6 +516,7 @@ def main(argv: list[str] | None = None) -> None:
         multi_results["bare"],
     )
     g_one, g_many = group_results["1 thread"], group_results["8 threads"]
+    raw_one, raw_many = group_results["raw 1 thread"], group_results["raw 8 threads"]
     rows = [
         Row("bare JoinableQueue", single, s_bare, s_bare, bare),
         Row("PyMPX pattern (write+flush)", single, single_results["pympx"], s_bare, bare),
@@ -465,6 +559,14 @@ def main(argv: list[str] | None = None) -> None:
             4.0,
             g_one,
         ),
+        Row("bound: pwrite + fdatasync, 1 thread", "no queue, no codec", raw_one, raw_one, "raw"),
+        Row(
+            f"bound: simplest group commit, {GROUP_THREADS} threads",
+            "no queue, no codec",
+            raw_many,
+            raw_one,
+            "raw",
+        ),
     ]
     print(table(rows))
     print()
@@ -476,7 +578,10 @@ def main(argv: list[str] | None = None) -> None:
         f"journals under {root} ({'same' if same_disk else 'NOT the same'} filesystem "
         "as the repository). SQLiteAckQueue is persist-queue's (WAL, synchronous=FULL, "
         "auto_commit) and single-process only. The group-commit rows time put() only "
-        "(1 fsync per record with 1 thread); the queue is drained afterwards, untimed."
+        "(1 fsync per record with 1 thread); the queue is drained afterwards, untimed. "
+        "The two bound rows measure what Python threads on this machine reach at best "
+        "when they share syncs: no queue, no codec, one flusher thread syncing batch "
+        "after batch; each record's thread must still wake and take the GIL."
     )
 
 
