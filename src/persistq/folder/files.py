@@ -3,6 +3,7 @@ file systems, claim by rename, and the directory fsyncs of ``durability="fsync"`
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -12,7 +13,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from persistq.durability import Durability, fsync_directory
@@ -114,13 +115,14 @@ def write_json(path: str, payload: dict[str, Any], durability: Durability) -> No
     so a reader never sees half of it (with ``durability="fsync"``, synced first)."""
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, temp_name(os.path.basename(path), uuid.uuid4().hex[:12]))
-    with open(tmp, "x", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-        if durability == "fsync":
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with _temporary(tmp, path):
+        with open(tmp, "x", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2)
+            f.write("\n")
+            if durability == "fsync":
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
     sync_dirs(durability, folder)
 
 
@@ -159,7 +161,7 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
             sync_dirs(durability, dst_dir, src_dir)
             return
     tmp = os.path.join(dst_dir, temp_name(os.path.basename(dst), uuid.uuid4().hex[:12]))
-    try:
+    with _temporary(tmp, dst):
         with open(src, "rb") as fin, open(tmp, "xb") as fout:
             shutil.copyfileobj(fin, fout, 1 << 20)
             if durability != "none":
@@ -168,9 +170,6 @@ def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
         times = os.stat(src)  # keep the times; the mode comes from the umask, as created
         os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
         publish(tmp, dst)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
     sync_dirs(durability, dst_dir)
     if not copy:
         os.unlink(src)
@@ -229,6 +228,23 @@ def _fsync_file(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _temporary(tmp: str, final: str) -> Iterator[None]:
+    """Remove ``tmp`` on any error; an OSError that names no file (a full disk) is
+    raised again naming ``final``, the file that was being written."""
+    try:
+        yield
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.filename is None:
+            message = f"{final}: {exc.strerror}; nothing was written there"
+            raise OSError(exc.errno, message, final) from exc
+        raise
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
 
 
 def _remove_quietly(path: str) -> None:
