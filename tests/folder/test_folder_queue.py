@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import pickle
+import threading
 from pathlib import Path
 from queue import Empty
 
@@ -23,6 +24,7 @@ from persistq import (
 )
 from persistq.folder import files, readable
 from persistq.folder.names import Kind, classify, parse_wip
+from persistq.folder.waking import Watcher
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -611,3 +613,42 @@ def test_draining_a_backlog_does_not_list_the_folder_per_get(
     got = [wip for wip in r]
     assert len(got) == 500
     assert listings < 20
+
+
+@pytest.mark.timeout(60)
+def test_pausing_and_stopping_watches_under_load_logs_no_error(
+    qdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # watchdog logs an ERROR when a watch is torn down while events arrive; readers
+    # do that as a matter of course, and it must not reach the user's logs as one.
+    qdir.mkdir()
+    stop = threading.Event()
+
+    def churn() -> None:
+        i = 0
+        while not stop.is_set():
+            path = qdir / f"churn{i}.tmp"
+            path.touch()
+            path.rename(qdir / f"churn{i}.moved")
+            (qdir / f"churn{i}.moved").unlink()
+            i += 1
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(30):
+                watcher = Watcher(str(qdir), "native", 0.1)
+                for _ in range(5):
+                    threading.Event().wait(0.005)
+                    watcher.pause()
+                    threading.Event().wait(0.005)
+                    watcher.resume()
+                watcher.stop()
+            logging.getLogger("watchdog.observers.inotify").error("another error")
+    finally:
+        stop.set()
+        churner.join()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "another error"
+    ]

@@ -28,6 +28,21 @@ ObserverChoice: TypeAlias = Literal["native", "polling"]
 
 OBSERVER_CHOICES: tuple[ObserverChoice, ...] = ("native", "polling")
 
+_STOPPED_WATCH_NOISE = "InotifyEmitter.queue_events() called when the thread is inactive"
+
+
+class _DropStoppedWatchNoise(logging.Filter):
+    """Drops the ERROR watchdog logs when an inotify watch is stopped while events still
+    arrive (watchdog PR #963): the event belongs to the watch being torn down, and
+    ignoring it is right. Readers pause and stop watches as a matter of course, so the
+    record would only alarm; every other record of watchdog's passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != _STOPPED_WATCH_NOISE
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_DropStoppedWatchNoise())
+
 
 class _Collector(FileSystemEventHandler):
     """Collects ``(name, appeared)`` for the base names events mention; wakes waiters."""
