@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from persistq.folder import names
-from persistq.folder.names import Kind, Owner
+from persistq.folder.names import Kind, Owner, archived_name
 
 EXT = ".tsv"
 
@@ -122,3 +122,17 @@ def test_markers() -> None:
     assert names.marker_kind(".p1.done") is None
     with pytest.raises(ValueError, match="unknown marker kind"):
         names.marker_name("p1", "finished")
+
+
+@pytest.mark.parametrize(
+    ("original", "occurrence", "archived"),
+    [
+        ("a.tsv", 1, "a.tsv"),
+        ("a.tsv", 2, "a.again2.tsv"),
+        ("x.y.csv", 12, "x.y.again12.csv"),
+        ("noext", 3, "noext.again3"),
+        (".tsv", 2, ".tsv.again2"),
+    ],
+)
+def test_archived_names_keep_the_extension(original: str, occurrence: int, archived: str) -> None:
+    assert archived_name(original, occurrence) == archived

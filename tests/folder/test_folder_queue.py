@@ -305,13 +305,30 @@ def test_task_done_moves_under_the_original_name(qdir: Path, src: Path, tmp_path
     assert r.task_done(wip) == str(done / "a.tsv")
     assert (done / "a.tsv").read_text() == "A"
     assert not os.path.exists(wip)
-    # A second file of that name cannot silently replace the finished one.
-    w.put(make(src, "a.tsv", "A2"))
-    wip2 = r.get(timeout=1000)
-    assert isinstance(wip2, str)
-    with pytest.raises(FileExistsError, match=r"a\.tsv"):
-        r.task_done(wip2)
-    assert Path(wip2).read_text() == "A2"
+
+def test_a_later_message_of_a_finished_name_is_kept_beside_it(
+    qdir: Path, src: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Daily extracts often reuse one name: a second customers.tsv must neither replace
+    # the first in done/ nor fail after it was loaded (its claim would then come back
+    # and be loaded again).
+    done = tmp_path / "done"
+    w = WritableFolderQueue(qdir)
+    r = ReadableFolderQueue(qdir, task_done_directory=done)
+    finished = []
+    for day in ("monday", "tuesday", "wednesday"):
+        w.put(make(src, "customers.tsv", day))
+        wip = r.get(timeout=1000)
+        assert isinstance(wip, str)
+        finished.append(r.task_done(wip))
+    assert finished == [
+        str(done / "customers.tsv"),
+        str(done / "customers.again2.tsv"),
+        str(done / "customers.again3.tsv"),
+    ]
+    assert [Path(p).read_text() for p in finished if p] == ["monday", "tuesday", "wednesday"]
+    assert "keeping both" in caplog.text
+    assert not [n for n in os.listdir(qdir) if n.endswith(".wip")]
 
 
 def test_task_done_deletes_without_a_directory(qdir: Path, src: Path) -> None:
@@ -345,6 +362,14 @@ def test_task_failed_retries_then_gives_up_with_a_reason(qdir: Path, src: Path) 
     assert reason["attempts"] == 2
     with pytest.raises(Empty):
         r.get(timeout=50)
+    WritableFolderQueue(qdir).put(make(src, "a.tsv", "A again"))
+    for _ in range(2):  # its two attempts
+        third = r.get(timeout=1000)
+        assert isinstance(third, str)
+        again = r.task_failed(third, "bad once more")
+    assert again == str(qdir / "failed" / "a.again2.tsv")
+    assert json.loads(Path(again + ".reason.json").read_text())["reason"] == "bad once more"
+    assert Path(final).read_text() == "A"
 
 
 # -- markers -----------------------------------------------------------------------------

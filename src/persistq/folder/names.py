@@ -8,6 +8,8 @@ Every state of a message is a file name that a person can read with ``ls``:
   4242 (started at tick 987654) on ``host``. The owner fields are parsed from the
   right, and the host is percent-escaped, so any original name maps back exactly;
 - ``<producer>.helo`` / ``.done`` / ``.failed``: a producer's markers (small JSON files);
+- ``data.again2.tsv``, in the task-done or failed directory: the second message named
+  ``data.tsv`` to end there (the first keeps its name);
 - ``<owner>.heartbeat``: a reader's lease, refreshed while it holds claims;
 - names starting with ``.`` or ending with ``.pqtmp``: temporary files, never read.
 
@@ -181,6 +183,17 @@ def queued_name(original: str, attempt: int, extension: str) -> str:
     if attempt <= 1:
         return original
     return f"{original[: -len(extension)]}.retry{attempt}{extension}"
+
+
+def archived_name(original: str, occurrence: int) -> str:
+    """The name under which the ``occurrence``-th message named ``original`` is kept in
+    a task-done or failed directory (1: the original name)."""
+    if occurrence <= 1:
+        return original
+    stem, dot, extension = original.rpartition(".")
+    if not stem:
+        return f"{original}.again{occurrence}"
+    return f"{stem}.again{occurrence}{dot}{extension}"
 
 
 def parse_queued(name: str, extension: str) -> tuple[str, int]:

@@ -20,6 +20,7 @@ from persistq.folder.lease import Heartbeat, lease_expired
 from persistq.folder.markers import MarkerBook
 from persistq.folder.names import (
     Kind,
+    archived_name,
     classify,
     parse_queued,
     queued_name,
@@ -364,7 +365,8 @@ class FolderReader(FolderQueueBase):
 
     def task_done(self, wip_path: str | os.PathLike[str]) -> str | None:
         """Finish a claimed message: move it to ``task_done_directory`` under its original
-        name (FileExistsError if taken there) and return that path, or delete it."""
+        name and return that path, or delete it. If an earlier message of that name is
+        there, both are kept: this one as ``<name>.againN<ext>`` (a warning says so)."""
         wip = self._parse_wip(wip_path)
         src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
         release(src)
@@ -372,9 +374,27 @@ class FolderReader(FolderQueueBase):
             os.unlink(src)
             sync_dirs(self.durability, self.path)
             return None
-        dst = os.path.join(self.task_done_directory, wip.original)
-        transfer(src, dst, copy=False, durability=self.durability)
-        return dst
+        return self._archive(src, self.task_done_directory, wip.original)
+
+    def _archive(self, src: str, directory: str, original: str) -> str:
+        """Move ``src`` into ``directory`` under the first free :func:`archived_name`."""
+        occurrence = 1
+        while True:
+            dst = os.path.join(directory, archived_name(original, occurrence))
+            try:
+                transfer(src, dst, copy=False, durability=self.durability)
+            except FileExistsError:
+                occurrence += 1
+                continue
+            if occurrence > 1:
+                log.warning(
+                    "%s already holds %s (an earlier message of that name); keeping both: "
+                    "this one is %s",
+                    directory,
+                    original,
+                    dst,
+                )
+            return dst
 
     def task_failed(self, wip_path: str | os.PathLike[str], reason: str) -> str:
         """Give up on this attempt at a claimed message; return where the file went.
@@ -394,8 +414,7 @@ class FolderReader(FolderQueueBase):
             log.info("attempt %d of %s failed (%s); queued again", wip.attempt, src, reason)
             return dst
         os.makedirs(self.failed_directory, exist_ok=True)
-        dst = os.path.join(self.failed_directory, wip.original)
-        transfer(src, dst, copy=False, durability=self.durability)
+        dst = self._archive(src, self.failed_directory, wip.original)
         record = {
             "file": wip.original,
             "reason": reason,
