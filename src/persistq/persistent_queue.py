@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from persistq import pickup
+from persistq import pickup, processes
 from persistq.durability import Durability, check_durability
 from persistq.errors import MessageFormatError, PersistqError, UpstreamFailureError
 from persistq.journal.naming import Kind, check_prefix, journal_file_name
@@ -22,18 +22,6 @@ from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.sentinels import DONE, FAILED
 
 log = logging.getLogger(__name__)
-
-_forks = 0
-"""How many forks lie between the first process and this one: a queue whose journals
-were opened at another count was forked and must open its own (cheaper than getpid)."""
-
-
-def _count_fork() -> None:
-    global _forks  # noqa: PLW0603 - a per-process counter, bumped in each forked child
-    _forks += 1
-
-
-os.register_at_fork(after_in_child=_count_fork)
 
 Fields = tuple[str, ...]
 
@@ -101,7 +89,7 @@ class PersistentQueue:
         self._init_process_state()
 
     def _init_process_state(self) -> None:
-        self._forks = _forks
+        self._forks = processes.forks
         self._pid = os.getpid()
         self._writers: dict[Kind, JournalWriter] = {}
         self._writers_lock = threading.Lock()
@@ -124,7 +112,7 @@ class PersistentQueue:
     def _writer(self, kind: Kind) -> JournalWriter | None:
         if self.current_pickup_dir is None:
             return None
-        if self._forks != _forks:  # forked: the parent's journals are not ours
+        if self._forks != processes.forks:  # forked: the parent's journals are not ours
             self._init_process_state()
         writer = self._writers.get(kind)
         if writer is None or writer.closed:
@@ -152,7 +140,7 @@ class PersistentQueue:
 
     def _journal(self, kind: Kind, fields: Fields) -> None:
         writer = self._writers.get(kind)  # the per-record fast path of _writer
-        if writer is None or self._forks != _forks:
+        if writer is None or self._forks != processes.forks:
             writer = self._writer(kind)
             if writer is None:
                 return
@@ -212,7 +200,7 @@ class PersistentQueue:
             self.put(FAILED)
 
     def _close_writer(self, kind: Kind) -> None:
-        if self._forks != _forks:
+        if self._forks != processes.forks:
             self._init_process_state()
         writer = self._writers.pop(kind, None)  # the next record opens it again
         if writer is not None:

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import os
 
+forks = 0
+"""How many forks lie between the first process and this one. An object that saved
+this count when it was made was inherited through a fork if the count differs now
+(a check cheaper than getpid, for per-record paths)."""
+
+
+def _count_fork() -> None:
+    global forks  # noqa: PLW0603 - a per-process counter, bumped in each forked child
+    forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
 
 def process_start(pid: int) -> int | None:
     """Start time of process ``pid`` in clock ticks after boot; 0 without /proc; None if

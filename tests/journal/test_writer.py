@@ -141,18 +141,28 @@ def test_refuses_to_append_to_a_foreign_file(tmp_path: Path) -> None:
     assert path.read_bytes() == b"a plain line\n"
 
 
-def test_a_forked_child_closing_its_copy_leaves_the_journal_alone(tmp_path: Path) -> None:
-    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+@pytest.mark.parametrize("durability", ["flush", "fsync"])
+def test_a_forked_child_cannot_append_and_closing_its_copy_leaves_the_journal_alone(
+    tmp_path: Path, durability: str
+) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", durability)  # type: ignore[arg-type]
     writer.append(["before the fork"])
     ready, go = os.pipe()
+    refused, report = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.read(ready, 1)  # the parent appends first, then the child closes its copy
+        os.read(ready, 1)  # the parent appends first, then the child tries, then closes
+        try:
+            writer.append(["from the child"])
+            os.write(report, b"appended")
+        except PersistqError as exc:
+            os.write(report, b"refused" if "j.tsv" in str(exc) else b"unnamed")
         writer.close()
         os._exit(0)
     writer.append(["after the fork"])
     os.write(go, b"x")
     os.waitpid(pid, 0)
+    assert os.read(refused, 100) == b"refused"
     writer.append(["after the child closed"])
     writer.close()
     assert read_records(tmp_path / "j.tsv") == [

@@ -23,6 +23,8 @@ class SyncedFile(Protocol):
 
     def close(self) -> None: ...
 
+    def abandon(self) -> None: ...
+
 
 class _Batch:
     """Records appended while a sync was running; ``gate`` opens once they are synced
@@ -184,6 +186,13 @@ class GroupCommit:
             flusher.join()
         if file is not None:
             file.close()
+
+    def abandon(self) -> None:
+        """In a forked child: close the inherited descriptor, touching nothing else (the
+        parent's threads and locks did not come along)."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.abandon()
 
 
 def not_journalled(path: str, exc: BaseException) -> OSError:

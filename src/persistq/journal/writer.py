@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import BinaryIO, Protocol
 
+from persistq import processes
 from persistq.durability import Durability, check_durability, fsync_directory
 from persistq.errors import PersistqError
 from persistq.journal.codec import HEADER, encode_record
@@ -38,19 +39,24 @@ class _Appender(Protocol):
 
     def close(self) -> None: ...
 
+    def abandon(self) -> None: ...
+
 
 class JournalWriter:
     """Appends records to one journal file; ``append`` returns once the record is as
     durable as ``durability`` promises.
 
-    Safe to share between the threads of one process. With ``fsync``, threads that
-    append at the same time share one fsync (group commit). An existing journal is
-    appended to, after cutting off a torn last line a crash may have left.
+    Safe to share between the threads of one process, and belongs to that process: in
+    a forked child, appends raise and ``close`` only lets go of the inherited copy.
+    With ``fsync``, threads that append at the same time share one fsync (group
+    commit). An existing journal is appended to, after cutting off a torn last line a
+    crash may have left.
     """
 
     def __init__(self, path: str | os.PathLike[str], durability: Durability = "flush") -> None:
         self.path = os.fspath(path)
         self.durability = check_durability(durability)
+        self._forks = processes.forks
         created = _prepare(self.path)
         end = 0 if created else os.stat(self.path).st_size
         out: _Appender
@@ -71,6 +77,8 @@ class JournalWriter:
 
     def append(self, fields: Sequence[str]) -> None:
         """Append one record, durably as the writer's policy says."""
+        if self._forks != processes.forks:
+            self._refuse_in_child()
         self._out.append(encode_record(fields))
 
     def append_many(self, records: Iterable[Sequence[str]]) -> None:
@@ -80,7 +88,17 @@ class JournalWriter:
 
     def append_lines(self, lines: Sequence[bytes]) -> None:
         """Append already-encoded record lines (see :func:`encode_record`)."""
+        if self._forks != processes.forks:
+            self._refuse_in_child()
         self._out.append(b"".join(lines))
+
+    def _refuse_in_child(self) -> None:
+        # Two processes appending at the offsets each believes is the end would
+        # overwrite each other's records.
+        raise PersistqError(
+            f"{self.path}: this journal belongs to the process that opened it, not to a "
+            "forked child; open a journal of the child's own"
+        )
 
     def flush(self) -> None:
         """Make every record appended so far as durable as the policy says (records
@@ -89,8 +107,12 @@ class JournalWriter:
 
     def close(self) -> None:
         """Make what was appended durable as the policy says, trim the reserved tail
-        and close the file; later appends raise."""
-        self._out.close()
+        and close the file; later appends raise. In a forked child: only let go of the
+        inherited copy, leaving the file to its owner."""
+        if self._forks != processes.forks:
+            self._out.abandon()
+        else:
+            self._out.close()
 
     def __repr__(self) -> str:
         return f"JournalWriter({self.path!r}, durability={self.durability!r})"
@@ -105,7 +127,6 @@ class _ReservedFile:
     def __init__(self, path: str, end: int) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        self._pid = os.getpid()
         self.end = end
         self.size = end
         try:
@@ -136,8 +157,11 @@ class _ReservedFile:
         """Called after the file grew."""
 
     def close(self) -> None:
-        if os.getpid() == self._pid:  # a forked child must not trim its parent's journal
-            os.ftruncate(self._fd, self.end)
+        os.ftruncate(self._fd, self.end)
+        os.close(self._fd)
+
+    def abandon(self) -> None:
+        """Close this process's descriptor only (a forked child's inherited copy)."""
         os.close(self._fd)
 
 
@@ -186,6 +210,14 @@ class _MappedFile(_ReservedFile):
             self.size = 0
             super().close()
 
+    def abandon(self) -> None:
+        # No lock: in a forked child it may be held by a thread that only the parent has.
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            self.size = 0
+            super().abandon()
+
 
 class _SyncedFile(_ReservedFile):
     """For ``fsync``: writes into the reserved space and syncs, one page at a time.
@@ -221,9 +253,8 @@ class _SyncedFile(_ReservedFile):
 
     def close(self) -> None:
         try:
-            if os.getpid() == self._pid:
-                os.ftruncate(self._fd, self.end)
-                sync_data(self._fd)  # the trimmed size, so the zero tail is gone for good
+            os.ftruncate(self._fd, self.end)
+            sync_data(self._fd)  # the trimmed size, so the zero tail is gone for good
         finally:
             os.close(self._fd)
 
