@@ -6,13 +6,11 @@ import heapq
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from persistq.durability import Durability
 from persistq.errors import UpstreamFailureError
 from persistq.folder.names import parse_queued
-from persistq.folder.readable import FolderReader, _Runtime
-from persistq.folder.waking import ObserverChoice
+from persistq.folder.readable import FolderReader, ReaderOptions, _Runtime
 from persistq.sentinels import FAILED, Sentinel
 
 log = logging.getLogger(__name__)
@@ -118,14 +116,7 @@ class ReadableGroupedFileFolderQueue(FolderReader):
         grouping_function: NameFunction = _identity,
         item_function: NameFunction = _identity,
         list_of_items_in_group: Sequence[str] | None = None,
-        *,
-        durability: Durability = "flush",
-        poll_interval: float | None = None,
-        observer: ObserverChoice = "native",
-        stable_after: float | None = None,
-        max_attempts: int = 1,
-        lease_seconds: float | None = None,
-        failed_directory: str | os.PathLike[str] | None = None,
+        **options: Unpack[ReaderOptions],
     ) -> None:
         items = frozenset(list_of_items_in_group or ())
         if not items:
@@ -137,13 +128,7 @@ class ReadableGroupedFileFolderQueue(FolderReader):
             path,
             message_extension,
             task_done_directory,
-            durability=durability,
-            poll_interval=poll_interval,
-            observer=observer,
-            stable_after=stable_after,
-            max_attempts=max_attempts,
-            lease_seconds=lease_seconds,
-            failed_directory=failed_directory,
+            **options,
         )
 
     def _group_of(self, name: str) -> tuple[Any, str] | None:

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable
 from queue import Empty
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import attrs
 
@@ -67,6 +67,18 @@ class _Runtime:
     deferred: dict[str, float] = attrs.field(factory=dict)
     seen: dict[str, tuple[int, int, float]] = attrs.field(factory=dict)
     heartbeat: Heartbeat | None = None
+
+
+class ReaderOptions(TypedDict, total=False):
+    """The keyword options every reader takes (see :class:`FolderReader`)."""
+
+    durability: Durability
+    poll_interval: float | None
+    observer: ObserverChoice
+    stable_after: float | None
+    max_attempts: int
+    lease_seconds: float | None
+    failed_directory: str | os.PathLike[str] | None
 
 
 class FolderReader(FolderQueueBase):
@@ -490,27 +502,14 @@ class ReadableFolderQueue(FolderReader):
         message_extension: str = ".tsv",
         task_done_directory: str | os.PathLike[str] | None = None,
         sorting_function: SortingFunction | None = None,
-        *,
-        durability: Durability = "flush",
-        poll_interval: float | None = None,
-        observer: ObserverChoice = "native",
-        stable_after: float | None = None,
-        max_attempts: int = 1,
-        lease_seconds: float | None = None,
-        failed_directory: str | os.PathLike[str] | None = None,
+        **options: Unpack[ReaderOptions],
     ) -> None:
         super().__init__(
             path,
             message_extension,
             task_done_directory,
             sorting_function=sorting_function,
-            durability=durability,
-            poll_interval=poll_interval,
-            observer=observer,
-            stable_after=stable_after,
-            max_attempts=max_attempts,
-            lease_seconds=lease_seconds,
-            failed_directory=failed_directory,
+            **options,
         )
 
     def get(self, timeout: float | None = None) -> str | Sentinel:
