@@ -25,5 +25,21 @@ def fsync_directory(path: str | os.PathLike[str]) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not sync directory ({exc.strerror})", path) from exc
     finally:
         os.close(fd)
+
+
+def make_directory(path: str | os.PathLike[str], durability: Durability) -> None:
+    """Create directory ``path`` and its missing parents, as ``os.makedirs`` does; with
+    ``fsync``, the new entries are made durable too (each in its parent)."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.isdir(current) and os.path.dirname(current) != current:
+        missing.append(current)
+        current = os.path.dirname(current)
+    os.makedirs(path, exist_ok=True)
+    if durability == "fsync":
+        for created in reversed(missing):
+            fsync_directory(os.path.dirname(created))

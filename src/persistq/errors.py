@@ -14,6 +14,10 @@ class UpstreamFailureError(PersistqError):
     """A producer upstream failed: a consumer received FAILED."""
 
 
+class JournalClosedError(PersistqError):
+    """An append to a journal that was closed (open a new writer to go on)."""
+
+
 class JournalCorruptError(PersistqError):
     """A journal holds lines that are neither valid records nor a torn last line.
 

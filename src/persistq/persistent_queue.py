@@ -13,8 +13,13 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from persistq import pickup, processes
-from persistq.durability import Durability, check_durability
-from persistq.errors import MessageFormatError, PersistqError, UpstreamFailureError
+from persistq.durability import Durability, check_durability, make_directory
+from persistq.errors import (
+    JournalClosedError,
+    MessageFormatError,
+    PersistqError,
+    UpstreamFailureError,
+)
 from persistq.journal.naming import Kind, check_prefix, journal_file_name
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
@@ -71,7 +76,7 @@ class PersistentQueue:
                 "directory; pass None when there is no previous run to recover"
             )
         if self.current_pickup_dir is not None:
-            os.makedirs(self.current_pickup_dir, exist_ok=True)
+            make_directory(self.current_pickup_dir, self.durability)
             if self.previous_pickup_dir is not None and not self._previous_is_current():
                 pickup.write_pointer(
                     self.current_pickup_dir,
@@ -144,7 +149,12 @@ class PersistentQueue:
             writer = self._writer(kind)
             if writer is None:
                 return
-        writer.append(fields)
+        try:
+            writer.append(fields)
+        except JournalClosedError:  # dispose() or put_file.close() ran meanwhile
+            reopened = self._writer(kind)
+            assert reopened is not None
+            reopened.append(fields)
         self._journalled_here = True
 
     def _message(self, fields: Fields, source: str) -> Any:
@@ -202,9 +212,11 @@ class PersistentQueue:
     def _close_writer(self, kind: Kind) -> None:
         if self._forks != processes.forks:
             self._init_process_state()
-        writer = self._writers.pop(kind, None)  # the next record opens it again
-        if writer is not None:
-            writer.close()
+        # Closed before another thread may open it again: never two writers at once.
+        with self._writers_lock:
+            writer = self._writers.pop(kind, None)  # the next record opens it again
+            if writer is not None:
+                writer.close()
 
     # -- consumer side -------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from persistq.errors import PersistqError
+from persistq.errors import JournalClosedError, PersistqError
 from persistq.journal import writer as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
@@ -283,3 +283,148 @@ def test_close_waits_for_appends_in_flight_and_stops_the_sync_thread(
     assert appended < 80  # closed while appends were still running
     assert len(read_records(tmp_path / "j.tsv")) == 80
     assert not [t for t in threading.enumerate() if t.name.startswith("persistq sync")]
+
+
+def _slow_syncs(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.002) -> None:
+    real_sync = writer_module.sync_data
+
+    def slow_sync(fd: int) -> None:
+        threading.Event().wait(seconds)
+        real_sync(fd)
+
+    monkeypatch.setattr(writer_module, "sync_data", slow_sync)
+
+
+def test_close_refuses_new_appends_rather_than_wait_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_syncs(monkeypatch)
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    stop = threading.Event()
+    refused: list[Exception] = []
+
+    def keep_appending(t: int) -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                writer.append([f"{t}-{i}"])
+            except JournalClosedError as exc:
+                refused.append(exc)
+                return
+            i += 1
+
+    pool = [threading.Thread(target=keep_appending, args=(t,)) for t in range(4)]
+    for th in pool:
+        th.start()
+    threading.Event().wait(0.05)
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    closer.join(timeout=5)
+    stop.set()
+    for th in pool:
+        th.join(timeout=5)
+    assert not closer.is_alive(), "close() waited for appends that kept coming"
+    assert len(refused) == 4
+    assert "j.tsv" in str(refused[0])
+    read_records(tmp_path / "j.tsv")  # whole
+
+
+def test_an_interrupted_sync_fails_the_waiting_appends_instead_of_hanging_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    follower_waits = threading.Event()
+    real_sync = writer_module.sync_data
+
+    def interrupted_once(fd: int) -> None:
+        if threading.current_thread() is threading.main_thread():
+            follower_waits.wait(5)
+            threading.Event().wait(0.05)  # the follower is in the open batch by now
+            raise KeyboardInterrupt
+        real_sync(fd)
+
+    monkeypatch.setattr(writer_module, "sync_data", interrupted_once)
+    outcome: list[BaseException | None] = []
+
+    def follower() -> None:
+        follower_waits.set()
+        try:
+            writer.append(["follower"])
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=follower)
+    with pytest.raises(KeyboardInterrupt):
+        threading.Timer(0.01, thread.start).start()
+        writer.append(["lead"])
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the follower was left waiting"
+    # Its record came after the interrupted sync, in a batch of its own: synced, or
+    # failed naming the journal if the interruption broke it; never hung.
+    assert outcome[0] is None or "j.tsv" in str(outcome[0])
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    closer.join(timeout=5)
+    assert not closer.is_alive()
+
+
+def test_appends_go_on_without_a_flusher_thread_when_none_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_syncs(monkeypatch)
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    real_start = threading.Thread.start
+
+    def no_sync_thread(self: threading.Thread) -> None:
+        if self.name.startswith("persistq sync"):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", no_sync_thread)
+
+    def work(t: int) -> None:
+        for i in range(20):
+            writer.append([f"{t}-{i}"])
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join(timeout=10)
+    assert not any(th.is_alive() for th in pool)
+    writer.close()
+    assert len(read_records(tmp_path / "j.tsv")) == 80
+
+
+def test_the_sync_thread_ends_when_appends_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_syncs(monkeypatch)
+    writer = JournalWriter(tmp_path / "j.tsv", "fsync")
+    pool = [
+        threading.Thread(target=lambda t=t: writer.append([str(t)])) for t in range(8)
+    ]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join(timeout=5)
+    for _ in range(100):
+        if not [t for t in threading.enumerate() if t.name.startswith("persistq sync")]:
+            break
+        threading.Event().wait(0.01)
+    assert not [t for t in threading.enumerate() if t.name.startswith("persistq sync")]
+    writer.close()
+
+
+def test_a_journal_whose_first_page_was_lost_is_not_emptied(tmp_path: Path) -> None:
+    # A power cut can zero a flush journal's first page and keep later ones: appending
+    # to it again must not throw those records away.
+    path = tmp_path / "j.tsv"
+    path.write_bytes(b"\x00" * PAGE + encode_record(["kept"]))
+    with pytest.raises(PersistqError, match=r"j\.tsv.*header is damaged"):
+        JournalWriter(path)
+    assert path.read_bytes().endswith(encode_record(["kept"]))
+    path.write_bytes(HEADER[:5] + b"\x00" * 100)  # torn while the header was written
+    JournalWriter(path).close()
+    assert path.read_bytes() == HEADER

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from pathlib import Path
 
@@ -264,3 +265,66 @@ def test_no_pickup_dir_means_no_journal(tmp_path: Path) -> None:
     q.put("a")
     assert q.put_file is None
     assert q.get(timeout=5) == "a"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("durability", ["flush", "fsync"])
+def test_dispose_while_threads_put_loses_no_returned_put(tmp_path: Path, durability: str) -> None:
+    # dispose() closes this process's journals; puts racing it reopen them. Two
+    # writers on one file at once used to overwrite each other's records.
+    q = PersistentQueue("jobs", tmp_path, use_queue=False, durability=durability)  # type: ignore[arg-type]
+    returned: list[str] = []
+    stop = threading.Event()
+
+    def produce(t: int) -> None:
+        i = 0
+        while not stop.is_set():
+            q.put(f"t{t}-{i}")
+            returned.append(f"t{t}-{i}")
+            i += 1
+
+    def dispose_often() -> None:
+        while not stop.is_set():
+            time.sleep(0.002)
+            q.dispose()
+
+    pool = [threading.Thread(target=produce, args=(t,)) for t in range(3)]
+    pool.append(threading.Thread(target=dispose_often))
+    for th in pool:
+        th.start()
+    time.sleep(1.0)
+    stop.set()
+    for th in pool:
+        th.join(timeout=30)
+    q.dispose()
+    journalled = [r[0] for path in tmp_path.glob("jobs_requested_*") for r in read_records(path)]
+    assert sorted(journalled) == sorted(returned)
+
+
+def test_put_after_put_file_was_closed_opens_it_again(tmp_path: Path) -> None:
+    q = PersistentQueue("jobs", tmp_path, use_queue=False)
+    q.put("a")
+    assert q.put_file is not None
+    q.put_file.close()
+    q.put("b")
+    q.dispose()
+    assert [r[0] for r in read_records(tmp_path / f"jobs_requested_PID{os.getpid()}.tsv")] == [
+        "a",
+        "b",
+    ]
+
+
+def test_fsync_makes_a_new_pickup_directory_durable_in_its_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    PersistentQueue("jobs", tmp_path / "runs" / "run1", durability="fsync")
+    assert str(tmp_path) in synced  # where runs/ was created
+    assert str(tmp_path / "runs") in synced  # where run1/ was created

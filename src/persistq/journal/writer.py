@@ -12,7 +12,7 @@ from typing import BinaryIO, Protocol
 
 from persistq import processes
 from persistq.durability import Durability, check_durability, fsync_directory
-from persistq.errors import PersistqError
+from persistq.errors import JournalClosedError, PersistqError
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.group_commit import GroupCommit, not_journalled
 
@@ -65,9 +65,14 @@ class JournalWriter:
         else:
             out = _MappedFile(self.path, end)
         if created:
-            out.append(HEADER)
-            if self.durability == "fsync":
-                fsync_directory(os.path.dirname(self.path) or ".")
+            try:
+                out.append(HEADER)
+                if self.durability == "fsync":
+                    fsync_directory(os.path.dirname(self.path) or ".")
+            except BaseException:
+                out.abandon()
+                os.unlink(self.path)  # it holds nothing yet
+                raise
         self._out = out
 
     @property
@@ -190,7 +195,7 @@ class _MappedFile(_ReservedFile):
             end = self.end + len(data)
             if end > self.size:  # also when closed: size is then 0
                 if self._map is None:
-                    raise PersistqError(f"{self.path}: journal is closed")
+                    raise JournalClosedError(f"{self.path}: journal is closed")
                 try:
                     self.reserve(end)
                 except OSError as exc:
@@ -248,9 +253,6 @@ class _SyncedFile(_ReservedFile):
                 self.end += written
             sync_data(self._fd)
 
-    def sync(self) -> None:
-        sync_data(self._fd)
-
     def close(self) -> None:
         try:
             os.ftruncate(self._fd, self.end)
@@ -268,15 +270,24 @@ def _prepare(path: str) -> bool:
     with f:
         head = f.read(len(HEADER))
         if head != HEADER:
-            if HEADER.startswith(head.rstrip(b"\x00")):
+            if HEADER.startswith(head.rstrip(b"\x00")) and _only_zeros_follow(f):
                 f.truncate(0)  # empty, or torn while its header was written
                 return True
             raise PersistqError(
-                f"{path}: exists and is not a persistq journal (a PyMPX journal?); "
-                "refusing to append to it"
+                f"{path}: exists and is not a persistq journal (a PyMPX journal?), or its "
+                "header is damaged; refusing to append to it"
             )
         _cut_torn_tail(f, f.seek(0, os.SEEK_END))
         return False
+
+
+def _only_zeros_follow(f: BinaryIO) -> bool:
+    """Whether the rest of ``f`` holds nothing but zeros (a reserved tail, never records
+    that a lost first page would otherwise hide)."""
+    while block := f.read(RESERVE_CHUNK):
+        if block.strip(b"\x00"):
+            return False
+    return True
 
 
 def _cut_torn_tail(f: BinaryIO, end: int) -> None:
