@@ -155,11 +155,12 @@ class _ReservedFile:
                 os.ftruncate(self._fd, size)  # no reservation on this file system
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, self.path) from exc
+        self._resized(size)
         self.size = size
-        self._resized()
 
-    def _resized(self) -> None:
-        """Called after the file grew."""
+    def _resized(self, size: int) -> None:
+        """Called after the file grew to ``size`` bytes (``self.size`` is the old size
+        until this returns)."""
 
     def close(self) -> None:
         os.ftruncate(self._fd, self.end)
@@ -180,11 +181,11 @@ class _MappedFile(_ReservedFile):
         self._map: mmap.mmap | None = None
         super().__init__(path, end)
 
-    def _resized(self) -> None:
+    def _resized(self, size: int) -> None:
         if self._map is None:
-            self._map = mmap.mmap(self._fd, self.size)
+            self._map = mmap.mmap(self._fd, size)
         else:
-            self._map.resize(self.size)
+            self._map.resize(size)
 
     @property
     def closed(self) -> bool:
