@@ -141,3 +141,18 @@ class PowerLoss:
                 if entry.is_file(follow_symlinks=False):
                     found[entry.inode()] = entry.path
         return found
+
+
+def record_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, append the path of every file or directory fsynced to the list
+    returned (the syncs still happen)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    monkeypatch.setattr(writer, "sync_data", spy)
+    return synced

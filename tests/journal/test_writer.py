@@ -14,6 +14,7 @@ from persistq.journal import writer as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
 from persistq.journal.writer import PAGE, RESERVE_CHUNK, JournalWriter
+from tests.powerloss import record_syncs
 
 
 @pytest.mark.parametrize("durability", ["flush", "fsync"])
@@ -59,15 +60,7 @@ def test_append_after_close_raises_naming_the_file(tmp_path: Path) -> None:
 def test_fsync_syncs_the_file_and_the_directory_on_creation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
-    monkeypatch.setattr(writer_module, "sync_data", spy)
+    synced = record_syncs(monkeypatch)
     writer = JournalWriter(tmp_path / "j.tsv", "fsync")
     assert str(tmp_path) in synced
     synced.clear()
@@ -267,14 +260,7 @@ def test_close_waits_for_appends_in_flight_and_stops_the_sync_thread(
 
     monkeypatch.setattr(writer_module, "sync_data", slow_sync)
     writer = JournalWriter(tmp_path / "j.tsv", "fsync")
-
-    def work(t: int) -> None:
-        for i in range(20):
-            writer.append([f"{t}-{i}"])
-
-    pool = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for th in pool:
-        th.start()
+    pool = append_from_threads(writer)
     threading.Event().wait(0.01)
     appended = len(read_records(tmp_path / "j.tsv"))
     for th in pool:
@@ -283,6 +269,19 @@ def test_close_waits_for_appends_in_flight_and_stops_the_sync_thread(
     assert appended < 80  # closed while appends were still running
     assert len(read_records(tmp_path / "j.tsv")) == 80
     assert not [t for t in threading.enumerate() if t.name.startswith("persistq sync")]
+
+
+def append_from_threads(writer: JournalWriter) -> list[threading.Thread]:
+    """Start 4 threads that append 20 records each; return them."""
+
+    def work(t: int) -> None:
+        for i in range(20):
+            writer.append([f"{t}-{i}"])
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in pool:
+        th.start()
+    return pool
 
 
 def _slow_syncs(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.002) -> None:
@@ -382,14 +381,7 @@ def test_appends_go_on_without_a_flusher_thread_when_none_can_start(
         real_start(self)
 
     monkeypatch.setattr(threading.Thread, "start", no_sync_thread)
-
-    def work(t: int) -> None:
-        for i in range(20):
-            writer.append([f"{t}-{i}"])
-
-    pool = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for th in pool:
-        th.start()
+    pool = append_from_threads(writer)
     for th in pool:
         th.join(timeout=10)
     assert not any(th.is_alive() for th in pool)

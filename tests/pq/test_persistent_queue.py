@@ -13,6 +13,7 @@ import pytest
 from persistq import DONE, FAILED, Empty, PersistentQueue, PersistqError, UpstreamFailureError
 from persistq.errors import JournalCorruptError, MessageFormatError
 from persistq.journal import HEADER, encode_record, read_records
+from tests.powerloss import record_syncs
 
 
 def journals(directory: Path, kind: str) -> list[tuple[str, ...]]:
@@ -317,14 +318,7 @@ def test_put_after_put_file_was_closed_opens_it_again(tmp_path: Path) -> None:
 def test_fsync_makes_a_new_pickup_directory_durable_in_its_parent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
+    synced = record_syncs(monkeypatch)
     PersistentQueue("jobs", tmp_path / "runs" / "run1", durability="fsync")
     assert str(tmp_path) in synced  # where runs/ was created
     assert str(tmp_path / "runs") in synced  # where run1/ was created
