@@ -79,7 +79,7 @@ def encode_record(fields: Sequence[str]) -> bytes:
         payload = fields[0].encode("utf-8")  # the common case: nothing to escape
     else:
         payload = encode_payload(fields)
-    return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
+    return frame_payload(payload)
 
 
 def record_payload(line: bytes) -> bytes:

@@ -116,7 +116,7 @@ class GroupCommit:
             if broken is not None:
                 error = broken
                 return
-            data = batch.parts[0] if len(batch.parts) == 1 else b"".join(batch.parts)
+            data = b"".join(batch.parts)
             file.reserve(file.end + len(data))  # a full disk fails here: nothing written
             written = True
             file.write_durably(data)
@@ -134,11 +134,8 @@ class GroupCommit:
 
     def _after_own_sync(self) -> None:
         """After an appender's own sync: records that came meanwhile go to a flusher."""
-        with self._lock:
-            if not self._open.parts:
-                self._syncing = False
-                self._idle.notify_all()
-                return
+        if not self._records_pending():
+            return
         flusher = threading.Thread(
             target=self._flush_while_pending, name=f"persistq sync {self.path}", daemon=True
         )
@@ -151,14 +148,17 @@ class GroupCommit:
         """Sync batch after batch for as long as records arrive during the syncs."""
         while True:
             self._sync_open_batch()
-            with self._lock:
-                if not self._open.parts:
-                    self._syncing = False
-                    self._idle.notify_all()
-                    return
+            if not self._records_pending():
+                return
 
-    def flush(self) -> None:
-        """Nothing to do: every append that returned is synced."""
+    def _records_pending(self) -> bool:
+        """Whether records wait in the open batch; if none, the syncing turn ends."""
+        with self._lock:
+            if self._open.parts:
+                return True
+            self._syncing = False
+            self._idle.notify_all()
+            return False
 
     def close(self) -> None:
         """Refuse new appends, let those already started finish, then trim and close

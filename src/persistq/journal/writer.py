@@ -35,8 +35,6 @@ class _Appender(Protocol):
 
     def append(self, data: bytes) -> None: ...
 
-    def flush(self) -> None: ...
-
     def close(self) -> None: ...
 
     def abandon(self) -> None: ...
@@ -106,9 +104,8 @@ class JournalWriter:
         )
 
     def flush(self) -> None:
-        """Make every record appended so far as durable as the policy says (records
-        are in the OS as soon as ``append`` returns; ``fsync`` also syncs them)."""
-        self._out.flush()
+        """Nothing to do, kept for code that flushed PyMPX's ``put_file``: a record is as
+        durable as the policy says once ``append`` returns."""
 
     def close(self) -> None:
         """Make what was appended durable as the policy says, trim the reserved tail
@@ -204,25 +201,24 @@ class _MappedFile(_ReservedFile):
             self._map[self.end : end] = data  # type: ignore[index]
             self.end = end
 
-    def flush(self) -> None:
-        """Records are in the OS page cache already: nothing to do."""
-
     def close(self) -> None:
         with self._lock:
-            if self._map is None:
-                return
-            self._map.close()
-            self._map = None
-            self.size = 0
-            super().close()
+            if self._unmap():
+                super().close()
 
     def abandon(self) -> None:
         # No lock: in a forked child it may be held by a thread that only the parent has.
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-            self.size = 0
+        if self._unmap():
             super().abandon()
+
+    def _unmap(self) -> bool:
+        """Drop the mapping; False if it was dropped already."""
+        if self._map is None:
+            return False
+        self._map.close()
+        self._map = None
+        self.size = 0
+        return True
 
 
 class _SyncedFile(_ReservedFile):
@@ -237,13 +233,6 @@ class _SyncedFile(_ReservedFile):
     def write_durably(self, data: bytes) -> None:
         """Write ``data`` after the last record, into space already reserved, and sync
         it. After an OSError the file's state is unknown."""
-        if self.end % PAGE + len(data) <= PAGE:  # the common case: all in one page
-            written = os.pwrite(self._fd, data, self.end)
-            self.end += written
-            if written == len(data):
-                sync_data(self._fd)
-                return
-            data = data[written:]
         view = memoryview(data)
         while view:
             piece = view[: PAGE - self.end % PAGE]
