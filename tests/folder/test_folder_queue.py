@@ -463,17 +463,22 @@ def test_every_waking_mode_delivers(qdir: Path, src: Path, kwargs: dict[str, obj
     r.dispose()
 
 
-def test_dead_observer_falls_back_to_polling(
-    qdir: Path, src: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def watching_reader(qdir: Path) -> tuple[WritableFolderQueue, ReadableFolderQueue, Watcher]:
+    """A producer, and a reader that has waited once, so that its watcher runs."""
     w = WritableFolderQueue(qdir)
     r = ReadableFolderQueue(qdir)
     with pytest.raises(Empty):
         r.get(timeout=10)
-    rt = r._rt
-    assert rt is not None
-    assert rt.watcher is not None
-    rt.watcher.stop()
+    assert r._rt is not None
+    assert r._rt.watcher is not None
+    return w, r, r._rt.watcher
+
+
+def test_dead_observer_falls_back_to_polling(
+    qdir: Path, src: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, r, watcher = watching_reader(qdir)
+    watcher.stop()
     w.put(make(src, "a.tsv"))
     with caplog.at_level(logging.WARNING, logger="persistq"):
         assert isinstance(r.get(timeout=10_000), str)
@@ -485,19 +490,14 @@ def test_missed_events_are_detected_and_rescans_take_over(
 ) -> None:
     monkeypatch.setattr(readable, "MISSED_GRACE_SECONDS", 0.0)
     monkeypatch.setattr(readable, "SAFETY_RESCAN_SECONDS", 0.05)
-    w = WritableFolderQueue(qdir)
-    r = ReadableFolderQueue(qdir)
-    with pytest.raises(Empty):
-        r.get(timeout=10)
-    rt = r._rt
-    assert rt is not None
-    assert rt.watcher is not None
-    monkeypatch.setattr(rt.watcher, "take", list)  # every event is lost, as on overflow
+    w, r, watcher = watching_reader(qdir)
+    monkeypatch.setattr(watcher, "take", list)  # every event is lost, as on overflow
     w.put(make(src, "a.tsv"))
     with caplog.at_level(logging.WARNING, logger="persistq"):
         assert isinstance(r.get(timeout=10_000), str)
     assert "missed" in caplog.text
-    assert rt.degraded
+    assert r._rt is not None
+    assert r._rt.degraded
 
 
 def test_fsync_durability_syncs_the_directories_it_changed(
