@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 
 import pytest
@@ -48,9 +49,7 @@ def test_wildcard_minutes_fire_at_every_real_instant_through_both_transitions() 
     for slots in (fall, spring):
         instants = [utc(s) for s in slots]
         assert instants == sorted(set(instants))  # distinct, in order
-        assert {b - a for a, b in zip(instants, instants[1:], strict=False)} == {
-            dt.timedelta(minutes=15)
-        }
+        assert {b - a for a, b in itertools.pairwise(instants)} == {dt.timedelta(minutes=15)}
 
 
 def test_the_repeated_hour_is_never_fired_again_from_a_later_instant_in_it() -> None:

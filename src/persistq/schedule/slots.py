@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterator, Sequence
-from typing import Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
 import attrs
-from cronsim import CronSim, CronSimError
+
+if TYPE_CHECKING:
+    from cronsim import CronSim
 
 CatchUp: TypeAlias = Literal["all", "latest", "none"]
 """What to do with slots that passed while no scheduler ran: put ``all`` of them, only
@@ -28,15 +30,26 @@ time and is put; an older one was missed and is skipped."""
 FIELDS = "minute hour day-of-month month day-of-week"
 
 
+def _cronsim(expr: str, start: dt.datetime) -> CronSim:
+    # Imported here, so that persistq (and its CLI) works without the schedule extra.
+    try:
+        from cronsim import CronSim, CronSimError  # noqa: PLC0415
+    except ImportError:
+        raise ImportError(
+            "schedules need cronsim: pip install 'persistq[schedule]'", name="cronsim"
+        ) from None
+    try:
+        return CronSim(expr, start)
+    except CronSimError as exc:
+        raise ValueError(f"{expr!r}: {str(exc).lower()} field ({FIELDS})") from None
+
+
 def check_cron(expr: str) -> str:
     """Return ``expr`` if it is a five-field cron expression cronsim accepts; else
     ValueError saying which field is bad."""
     if not isinstance(expr, str) or len(expr.split()) != 5:
         raise ValueError(f"{expr!r} is not five cron fields ({FIELDS})")
-    try:
-        CronSim(expr, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-    except CronSimError as exc:
-        raise ValueError(f"{expr!r}: {str(exc).lower()} field ({FIELDS})") from None
+    _cronsim(expr, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     return expr
 
 
@@ -71,7 +84,7 @@ def slots_after(cron: str, zone: dt.tzinfo, after: dt.datetime) -> Iterator[dt.d
     """
     start = utc(after)
     try:
-        for slot in CronSim(cron, after.astimezone(zone)):
+        for slot in _cronsim(cron, after.astimezone(zone)):
             if utc(slot) > start:  # across a fall-back cronsim may repeat an earlier instant
                 yield slot
     except StopIteration:  # no match within 50 years (cronsim gives up)
