@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from persistq.cli import demo, requeue, reset, status, watch
+from persistq.cli import demo, requeue, reset, schedule, status, watch
 from persistq.cli.common import EXIT_INTERRUPTED, EXIT_UNHEALTHY, EXIT_USAGE, CliError
 from persistq.cli.progress import ProgressAwareHandler
 from persistq.errors import PersistqError
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    for module in (status, requeue, reset, watch, demo):
+    for module in (status, requeue, reset, watch, schedule, demo):
         module.add_parser(sub)
     return parser
 

@@ -28,8 +28,10 @@ from persistq.cli.folder import (
     owner_state,
 )
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
+from persistq.cli.schedule import render_status, status_report
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
 from persistq.processes import pid_alive
+from persistq.schedule.status import is_state_dir
 
 EXAMPLES = """\
 examples:
@@ -265,7 +267,10 @@ def run(args: argparse.Namespace) -> int:
     """Print the status of ``args.path``; 0 if healthy, 1 if not."""
     path = existing_dir(args.path)
     names = sorted(os.listdir(path))
-    if group_journals(names):
+    if is_state_dir(path):
+        report = status_report(path)
+        text = render_status(report)
+    elif group_journals(names):
         report = pickup_status(path, names)
         text = render_pickup(report)
     else:

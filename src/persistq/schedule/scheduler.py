@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 
 from persistq.folder.names import normalize_extension
@@ -26,6 +26,10 @@ LOCK_NAME = "scheduler.lock"
 MAX_SLEEP = 300.0
 """The longest sleep of :meth:`Scheduler.run_forever`, in seconds: a wall clock that
 is stepped, or a machine that was suspended, delays a slot by at most this long."""
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class Scheduler:
@@ -142,14 +146,20 @@ class Scheduler:
         serve([self], stop=stop)
 
 
-def serve(schedulers: Sequence[Scheduler], *, stop: threading.Event | None = None) -> None:
-    """Run ``schedulers`` as :meth:`Scheduler.run_forever` does, in one loop."""
+def serve(
+    schedulers: Sequence[Scheduler],
+    *,
+    stop: threading.Event | None = None,
+    clock: Callable[[], dt.datetime] = _utc_now,
+) -> None:
+    """Run ``schedulers`` as :meth:`Scheduler.run_forever` does, in one loop: put what
+    is due by ``clock``, then sleep until the earliest next slot (at most MAX_SLEEP)."""
     event = threading.Event() if stop is None else stop
     with _stopping_on_signals(event):
         while not event.is_set():
             for scheduler in schedulers:
-                scheduler.run_pending()
-            now = dt.datetime.now(dt.UTC)
+                scheduler.run_pending(clock())
+            now = clock()
             upcoming = [s for s in (sch.next_slot(now) for sch in schedulers) if s is not None]
             delay = MAX_SLEEP
             if upcoming:
