@@ -79,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
     """Check the schedule file, then list, run once, or run until stopped."""
     if args.now is not None and not (args.list or args.once):
         raise CliError("--now needs --list or --once")
-    schedulers = load_schedulers(args.file)
+    try:
+        schedulers = load_schedulers(args.file)
+    except ImportError as exc:  # cronsim, without the schedule extra
+        raise CliError(str(exc)) from None
     if args.list:
         now = args.now or dt.datetime.now(dt.UTC)
         rows = []
