@@ -294,4 +294,3 @@ def _finish_compaction(directory: str, prefix: str, durability: Durability) -> N
     os.unlink(os.path.join(directory, compaction_file_name(prefix)))
     if durability == "fsync":
         fsync_directory(directory)
-

@@ -89,6 +89,7 @@ def test_list_prints_the_next_slots_with_their_offsets(tmp_path: Path) -> None:
     assert lines[1].split()[:2] == ["nightly-stats", "2026-10-25T02:30:00+02:00"]
     assert lines[2].split()[:2] == ["nightly-stats", "2026-10-26T02:30:00+01:00"]
     assert lines[3].split()[:2] == ["tick", "2026-10-25T00:10:00+00:00"]
+    assert not (tmp_path / "triggers").exists()  # listing creates nothing
 
 
 def test_once_puts_what_is_due_and_status_shows_last_and_next_slot(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ EXPECTED = ["tick.20260101T000100Z.trigger", "tick.20260101T000200Z.trigger"]
 RUN = """
 import datetime as dt, sys
 from persistq.schedule import Schedule, Scheduler
+if sys.argv[2] == "no-renameat2":  # a file system without RENAME_NOREPLACE
+    import persistq.folder.files
+    persistq.folder.files._rename_noreplace = lambda src, dst: False
 schedule = Schedule("tick", "* * * * *", catch_up="all", content={"n": 1})
 Scheduler([schedule], sys.argv[1]).run_pending(dt.datetime(2026, 1, 1, 0, 2, tzinfo=dt.UTC))
 """
@@ -58,7 +61,9 @@ def check_exactly_once(queue: Path, point: CrashPoint, mode: int) -> None:
     assert Scheduler([SCHEDULE], queue).run_pending(minutes(2)) == []
 
 
-def run_campaign(tmp_path: Path, syscalls: tuple[str, ...], *, pending: bool) -> Counter[str]:
+def run_campaign(
+    tmp_path: Path, syscalls: tuple[str, ...], *, pending: bool, renameat2: bool = True
+) -> Counter[str]:
     require_strace()
     queue = tmp_path / "q"
 
@@ -74,7 +79,7 @@ def run_campaign(tmp_path: Path, syscalls: tuple[str, ...], *, pending: bool) ->
             save_state(scheduler.state_dir, state.staged(minutes(1)))
 
     points: Counter[str] = Counter()
-    argv = [*python_argv(RUN), str(queue)]
+    argv = [*python_argv(RUN), str(queue), "renameat2" if renameat2 else "no-renameat2"]
     for index, point in enumerate(crash_points(argv, syscalls, prepare=prepare, env=ENV)):
         check_exactly_once(queue, point, index % 3)
         points[point.syscall] += 1
@@ -95,3 +100,9 @@ def test_a_kill_while_finishing_a_pending_slot_puts_each_slot_once(tmp_path: Pat
     points = run_campaign(tmp_path, ("renameat2", "rename", "fsync"), pending=True)
     print("crash points:", dict(points))
     assert points["renameat2"] == 2 and points["rename"] == 4
+
+
+def test_without_renameat2_the_rename_is_still_the_commit_record(tmp_path: Path) -> None:
+    points = run_campaign(tmp_path, ("rename", "link", "unlink"), pending=True, renameat2=False)
+    print("crash points:", dict(points))
+    assert points["rename"] == 6 and points["link"] == 0  # publish is a rename: 2 more

@@ -29,10 +29,12 @@ def every_minute(catch_up: str = "all", name: str = "tick") -> Schedule:
 
 
 def test_a_fresh_scheduler_starts_from_now(tmp_path: Path) -> None:
-    scheduler = Scheduler([every_minute()], tmp_path)
+    scheduler = Scheduler([every_minute()], tmp_path / "q")
+    assert not (tmp_path / "q").exists()  # created by the first run, not before
     assert scheduler.run_pending(minutes(0)) == []  # a slot at exactly now is not due
     assert scheduler.run_pending(minutes(0.5)) == []
     put = scheduler.run_pending(minutes(2))
+    assert (tmp_path / "q").is_dir()
     assert [os.path.basename(p) for p in put] == [
         "tick.20260101T000100Z.trigger",
         "tick.20260101T000200Z.trigger",
@@ -206,6 +208,7 @@ def test_now_must_be_aware(tmp_path: Path) -> None:
 
 def test_a_corrupt_state_file_is_named_and_nothing_is_put(tmp_path: Path) -> None:
     scheduler = Scheduler([every_minute()], tmp_path)
+    scheduler.run_pending(minutes(0))
     path = state_path(scheduler.state_dir, "tick")
     Path(path).write_text("{not json")
     with pytest.raises(StateError, match=f"{path}: corrupt schedule state.*delete it") as info:

@@ -141,4 +141,3 @@ class JournalReader:
 def journal_names(directory: str) -> list[str]:
     """The names of the journal files in ``directory`` (sorted)."""
     return sorted(n for n in os.listdir(directory) if split_journal_name(n) is not None)
-

@@ -6,8 +6,7 @@ Run under the state directory's lock, for one slot of one schedule:
    staging folder (``QUEUE/.persistq-schedule/staged/``, on the queue's file system);
 2. **intend**: the schedule's state records the slot as ``pending`` (fsynced);
 3. **publish**: the staged file is renamed into the queue folder, never replacing a
-   file there (``renameat2(RENAME_NOREPLACE)``, or link then unlink), and both folders
-   are fsynced;
+   file there (``renameat2(RENAME_NOREPLACE)``), and both folders are fsynced;
 4. **advance**: the state records the slot as put, ``pending`` cleared (fsynced).
 
 The staged file is the commit record: while the state says ``pending``, the staged file
@@ -28,7 +27,8 @@ import os
 import attrs
 
 from persistq.durability import make_directory
-from persistq.folder.files import publish, sync_dirs, write_json
+from persistq.folder import files
+from persistq.folder.files import exists_error, sync_dirs, write_json
 from persistq.folder.names import check_message_name
 from persistq.schedule.definition import Schedule
 from persistq.schedule.state import ScheduleState, save_state, state_path
@@ -86,7 +86,7 @@ def finish(folders: Folders, state: ScheduleState) -> tuple[str | None, Schedule
     put: str | None = None
     if os.path.lexists(staged):
         try:
-            publish(staged, final)
+            _publish(staged, final)
             put = final
         except FileExistsError:
             log.warning(
@@ -99,6 +99,23 @@ def finish(folders: Folders, state: ScheduleState) -> tuple[str | None, Schedule
     state = state.fired(slot)
     save_state(folders.state_dir, state)
     return put, state
+
+
+def _publish(staged: str, final: str) -> None:
+    """Rename ``staged`` to ``final``, FileExistsError if ``final`` exists.
+
+    Not ``files.publish``: where the file system lacks ``RENAME_NOREPLACE`` it links
+    then unlinks, and a kill between the two with the trigger then consumed and deleted
+    would leave the staged file looking unpublished. A rename removes the staged file
+    in the same step that shows the trigger, so here the fallback is a check for
+    ``final`` and a plain rename (under the scheduler's lock only a file put by someone
+    else in between could be replaced).
+    """
+    if files._rename_noreplace(staged, final):
+        return
+    if os.path.lexists(final):
+        raise exists_error(final)
+    os.rename(staged, final)
 
 
 def remove_uncommitted(folders: Folders, schedule: str) -> None:

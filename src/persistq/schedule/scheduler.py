@@ -36,11 +36,11 @@ class Scheduler:
     """Puts one trigger file per due slot of ``schedules`` into the folder queue at
     ``queue_path``, exactly once however many schedulers share ``state_dir``.
 
-    ``state_dir`` defaults to ``QUEUE/.persistq-schedule`` (hidden from readers), where
-    triggers are also staged. Trigger files end with ``message_extension``. The
-    scheduler is not a producer of the queue (no helo/done markers): stopping or
-    restarting it never ends the queue for its readers. ScheduleError for duplicate
-    schedule names.
+    ``state_dir`` defaults to ``QUEUE/.persistq-schedule`` (hidden from readers); the
+    folders are created by the first :meth:`run_pending`. Trigger files end with
+    ``message_extension``. The scheduler is not a producer of the queue (no helo/done
+    markers): stopping or restarting it never ends the queue for its readers.
+    ScheduleError for duplicate schedule names.
     """
 
     def __init__(
@@ -62,7 +62,6 @@ class Scheduler:
         self.folders = Folders(
             queue, os.path.abspath(os.fspath(state)), normalize_extension(message_extension)
         )
-        self.folders.create()
 
     @property
     def queue_path(self) -> str:
@@ -84,6 +83,7 @@ class Scheduler:
         """
         moment = dt.datetime.now(dt.UTC) if now is None else check_aware(now)
         put: list[str] = []
+        self.folders.create()
         with self._locked():
             for schedule in self.schedules:
                 put.extend(self._run_schedule(schedule, moment))
