@@ -62,8 +62,11 @@ def check_exactly_once(queue: Path, point: CrashPoint, mode: int) -> None:
 
 
 def run_campaign(
-    tmp_path: Path, syscalls: tuple[str, ...], *, pending: bool, renameat2: bool = True
+    tmp_path: Path, syscalls: tuple[str, ...], *, start: str, renameat2: bool = True
 ) -> Counter[str]:
+    """Kill the run at each point, from state ``start``: ``fresh`` (slots due), ``pending``
+    (an earlier run was killed after staging slot 1 and recording it) or ``staged``
+    (killed after staging slot 1, before recording it, and inside a write)."""
     require_strace()
     queue = tmp_path / "q"
 
@@ -71,12 +74,16 @@ def run_campaign(
         shutil.rmtree(queue, ignore_errors=True)
         scheduler = Scheduler([SCHEDULE], queue)
         scheduler.run_pending(minutes(0))
-        if pending:  # an earlier run was killed after staging slot 1 and recording it
-            staged, _ = scheduler.folders.names("tick", minutes(1))
-            write_json(staged, trigger_record(SCHEDULE, minutes(1)), "fsync")
-            state = load_state(state_path(scheduler.state_dir, "tick"))
-            assert state is not None
+        if start == "fresh":
+            return
+        staged, _ = scheduler.folders.names("tick", minutes(1))
+        write_json(staged, trigger_record(SCHEDULE, minutes(1)), "fsync")
+        state = load_state(state_path(scheduler.state_dir, "tick"))
+        assert state is not None
+        if start == "pending":
             save_state(scheduler.state_dir, state.staged(minutes(1)))
+        else:
+            Path(scheduler.state_dir, ".tick.schedule.json.0a1b.pqtmp").write_text("{")
 
     points: Counter[str] = Counter()
     argv = [*python_argv(RUN), str(queue), "renameat2" if renameat2 else "no-renameat2"]
@@ -88,7 +95,7 @@ def run_campaign(
 
 def test_a_kill_at_any_point_of_run_pending_puts_each_slot_once(tmp_path: Path) -> None:
     points = run_campaign(
-        tmp_path, ("renameat2", "rename", "fsync", "write", "unlink"), pending=False
+        tmp_path, ("renameat2", "rename", "fsync", "write", "unlink"), start="fresh"
     )
     print("crash points:", dict(points))
     # Two slots: each stages (rename), records pending (rename), publishes (renameat2)
@@ -97,12 +104,18 @@ def test_a_kill_at_any_point_of_run_pending_puts_each_slot_once(tmp_path: Path) 
 
 
 def test_a_kill_while_finishing_a_pending_slot_puts_each_slot_once(tmp_path: Path) -> None:
-    points = run_campaign(tmp_path, ("renameat2", "rename", "fsync"), pending=True)
+    points = run_campaign(tmp_path, ("renameat2", "rename", "fsync"), start="pending")
     print("crash points:", dict(points))
     assert points["renameat2"] == 2 and points["rename"] == 4
 
 
 def test_without_renameat2_the_rename_is_still_the_commit_record(tmp_path: Path) -> None:
-    points = run_campaign(tmp_path, ("rename", "link", "unlink"), pending=True, renameat2=False)
+    points = run_campaign(tmp_path, ("rename", "link", "unlink"), start="pending", renameat2=False)
     print("crash points:", dict(points))
     assert points["rename"] == 6 and points["link"] == 0  # publish is a rename: 2 more
+
+
+def test_a_kill_while_removing_what_a_killed_run_left_puts_each_slot_once(tmp_path: Path) -> None:
+    points = run_campaign(tmp_path, ("unlink", "renameat2"), start="staged")
+    print("crash points:", dict(points))
+    assert points["unlink"] == 2 and points["renameat2"] == 2
