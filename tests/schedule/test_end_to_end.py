@@ -37,7 +37,7 @@ cron = "*/4 * * * *"
 timezone = "Europe/Berlin"
 params = { table = "rollup" }
 """
-FAKE_MINUTES = 12
+FAKE_MINUTES = 8
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
 

@@ -20,7 +20,7 @@ from persistq.schedule.trigger import trigger_name
 from tests.schedule.helpers import minutes, triggers
 
 PROCESSES = 4
-MINUTES = 480
+MINUTES = 360
 RACER = """
 import datetime as dt, json, os, sys, time
 from persistq.schedule import Schedule, Scheduler
