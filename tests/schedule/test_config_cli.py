@@ -3,14 +3,16 @@ with file, schedule and field before anything runs; listing; one run; the status
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pickle
 from pathlib import Path
 
 import pytest
 
-from persistq.schedule import ScheduleError, read_trigger
+from persistq.schedule import Schedule, ScheduleError, Scheduler, read_trigger
 from persistq.schedule.config import load_schedulers
+from persistq.schedule.state import load_state, save_state, state_path
 from tests.cli.helpers import persistq
 
 GOOD = """
@@ -128,3 +130,16 @@ def test_now_without_once_or_list_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--now needs --list or --once" in done.stderr
     done = persistq("schedule", str(write(tmp_path, GOOD)), "--once", "--now", "2026-06-01")
     assert done.returncode == 2 and "offset" in done.stderr
+
+
+def test_status_shows_a_slot_a_killed_scheduler_was_putting(tmp_path: Path) -> None:
+    scheduler = Scheduler([Schedule("tick", "* * * * *")], tmp_path / "q")
+    now = dt.datetime.now(dt.UTC)
+    scheduler.run_pending(now)
+    state = load_state(state_path(scheduler.state_dir, "tick"))
+    assert state is not None
+    save_state(scheduler.state_dir, state.staged(now))
+    done = persistq("status", scheduler.state_dir)
+    assert done.returncode == 0, done.stdout
+    assert f"tick: slot {now.isoformat()} is being put" in done.stdout  # finished next run
+    assert "healthy" in done.stdout

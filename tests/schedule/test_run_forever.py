@@ -92,5 +92,5 @@ def test_it_wakes_at_the_next_slot_and_puts_it(tmp_path: Path) -> None:
         stop.set()
         loop.join(timeout=10)
     assert not loop.is_alive()
-    assert 0.3 < woke_after < 3
+    assert 0.3 < woke_after < 10  # woke for the slot, not after MAX_SLEEP
     assert triggers(tmp_path) == [f"tick.{boundary:%Y%m%dT%H%M%SZ}.trigger"]
