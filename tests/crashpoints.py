@@ -143,6 +143,6 @@ def crash_points(
 
 
 def python_argv(code: str) -> list[str]:
-    """The argv that runs ``code`` in this interpreter, with no wrapper process (a
-    pyenv shim would count its own syscalls)."""
-    return [os.path.realpath(sys.executable), "-c", code]
+    """The argv that runs ``code`` in this interpreter (its venv included), with no
+    wrapper process (a pyenv shim on PATH would count its own syscalls)."""
+    return [sys.executable, "-c", code]
