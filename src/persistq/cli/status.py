@@ -266,6 +266,11 @@ def render_folder(report: Report) -> str:
     return "\n".join(lines + _verdict(report))
 
 
+def render_none(report: Report) -> str:
+    """The text form of a report on a folder that is no queue."""
+    return "\n".join([f"{report['path']}: not a queue", *_verdict(report)])
+
+
 def folder_status(path: str, extension: str | None) -> Report:
     """List queue folder ``path`` and report on it (kind ``"none"`` if it is no queue)."""
     ext = extension_of(path, extension)
@@ -293,6 +298,6 @@ def run(args: argparse.Namespace) -> int:
         text = render_pickup(report)
     else:
         report = folder_status(path, args.extension)
-        text = render_folder(report) if report["kind"] == "folder" else "\n".join(_verdict(report))
+        text = render_folder(report) if report["kind"] == "folder" else render_none(report)
     print(json.dumps(report, indent=2) if args.json else text)
     return EXIT_OK if report["healthy"] else EXIT_UNHEALTHY
