@@ -332,3 +332,23 @@ def test_a_healthy_trigger_does_not_wait_behind_a_failing_ones_backoff(
     assert runs == ["run bad.trigger", "run good.trigger", "run bad.trigger"]
     assert os.listdir(queue / "done") == ["good.trigger"]
     assert os.path.exists(queue / "failed" / "bad.trigger")
+
+
+@pytest.mark.timeout(30)
+def test_the_command_reads_the_trigger_by_a_path_that_outlives_a_take_over(
+    queue: Path, tmp_path: Path
+) -> None:
+    drop(queue, "g.trigger", "load table g\n")
+    copy = tmp_path / "copy"
+    code = (
+        "import sys; p = sys.stdin.readline().strip(); "
+        "open(sys.argv[1], 'w').write(p + '|' + open(p).read())"
+    )
+    result = persistq(
+        "watch", str(queue), "--stdin", "--idle-exit", "0.5",
+        "--", sys.executable, "-c", code, str(copy),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    path, content = copy.read_text().split("|")
+    assert path == str(queue / ".persistq-watch" / "running" / "g.trigger")
+    assert content == "load table g\n"

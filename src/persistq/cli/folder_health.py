@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 
 from persistq.cli.folder import DONE_FOLDER, FAILED_FOLDER
-from persistq.cli.watch_runner import STATE_FOLDER
+from persistq.cli.watch_trigger import STATE_FOLDER
 from persistq.folder.markers import read_marker
 from persistq.folder.names import Kind, Owner, classify, marker_name
 

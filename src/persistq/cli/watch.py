@@ -5,7 +5,7 @@ COMMAND, one at a time (or ``--concurrency N``); exit 0 moves it to ``done/``, a
 failure retries it with exponential backoff and finally moves it to ``failed/`` with
 the command's output beside it. Each job runs in a session of its own and holds locks
 that its whole process tree inherits, so a trigger never runs twice at once, even when
-the watcher was SIGKILLed and the job lives on (see :mod:`persistq.cli.watch_runner`).
+the watcher was SIGKILLed and the job lives on (see :mod:`persistq.cli.watch_trigger`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import shutil
 import signal
 
 from persistq.cli.common import CliError, existing_dir
-from persistq.cli.watch_runner import Runner, Settings
+from persistq.cli.watch_runner import Runner
+from persistq.cli.watch_trigger import Settings
 from persistq.folder.names import normalize_extension
 
 EXAMPLES = """\
