@@ -146,22 +146,28 @@ def test_a_command_that_always_fails_goes_to_failed_with_its_output(
     assert persistq("status", str(queue)).stdout.count("b.trigger") == 1
 
 
-# The real loader, started by a load.sh: appends "start|end NAME TIME SESSION" to LOG.
+# The real loader, started by a load.sh: appends "start|end NAME TIME SESSION" to LOG,
+# and between the two sleeps SECONDS, or waits until file RELEASE exists.
 LOADER = """
 import os, sys, time
 def note(word):
     with open(sys.argv[1], "a") as f:
         f.write(f"{word} {os.environ['PERSISTQ_TRIGGER']} {time.time():.6f} {os.getsid(0)}\\n")
 note("start")
-time.sleep(float(sys.argv[2]))
+if sys.argv[2].startswith("/"):
+    deadline = time.monotonic() + 30
+    while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+else:
+    time.sleep(float(sys.argv[2]))
 note("end")
 """
 
 
-def load_sh(log: Path, seconds: float) -> list[str]:
+def load_sh(log: Path, until: str) -> list[str]:
     """A load.sh that starts the real loader as its child and waits for it."""
     script = '"$0" -c "$1" "$2" "$3"; echo loaded'
-    return ["sh", "-c", script, sys.executable, LOADER, str(log), str(seconds)]
+    return ["sh", "-c", script, sys.executable, LOADER, str(log), until]
 
 
 def runs(log: Path) -> list[tuple[str, float, float, int]]:
@@ -176,26 +182,33 @@ def runs(log: Path) -> list[tuple[str, float, float, int]]:
     return found
 
 
-def kill_watcher_mid_job(queue: Path, log: Path, *options: str) -> subprocess.Popen[str]:
-    """Start a watcher on c and d, SIGKILL it while c's loader runs; start a new one
-    (with ``options``)."""
+def kill_watcher_mid_job(
+    queue: Path, log: Path, release: Path, *options: str
+) -> subprocess.Popen[str]:
+    """Start a watcher on c and d, SIGKILL it while c's loader runs (until ``release``
+    exists); start a new one (with ``options``) and wait until it took c over."""
     argv = [PERSISTQ, "watch", str(queue), "--idle-exit", "1", "--"]
     drop(queue, "c.trigger")
     drop(queue, "d.trigger")
-    first = subprocess.Popen([*argv, *load_sh(log, 2)], stderr=subprocess.DEVNULL)
+    first = subprocess.Popen([*argv, *load_sh(log, str(release))], stderr=subprocess.DEVNULL)
     wait_until(lambda: log.exists() and "start c.trigger" in log.read_text())
     first.kill()
     first.wait()
     argv[-1:-1] = options
-    return subprocess.Popen([*argv, *load_sh(log, 0.3)], stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen([*argv, *load_sh(log, "0.3")], stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: any(f"@{second.pid}@" in n for n in os.listdir(queue)))
+    return second
 
 
 @pytest.mark.timeout(60)
 def test_a_restarted_watcher_waits_for_the_orphaned_job_and_uses_its_result(
     queue: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "log"
-    second = kill_watcher_mid_job(queue, log)
+    log, release = tmp_path / "log", tmp_path / "release"
+    second = kill_watcher_mid_job(queue, log, release)
+    time.sleep(0.5)  # the new watcher waits: it starts nothing while the orphan runs
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["start"]
+    release.touch()
     _, err = second.communicate(timeout=40)
     assert second.returncode == 0, err
     assert "c.trigger: waiting for the processes of an earlier job to end" in err
@@ -209,11 +222,13 @@ def test_a_restarted_watcher_waits_for_the_orphaned_job_and_uses_its_result(
 def test_an_orphaned_job_whose_result_is_lost_runs_again_once_it_ended(
     queue: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "log"
-    second = kill_watcher_mid_job(queue, log)
+    log, release = tmp_path / "log", tmp_path / "release"
+    second = kill_watcher_mid_job(queue, log, release)
     # Kill the job's wrapper too (the session leader): nothing records the exit code,
     # while load.sh and its loader live on.
     os.kill(int(log.read_text().split()[3]), signal.SIGKILL)
+    time.sleep(0.3)
+    release.touch()
     _, err = second.communicate(timeout=40)
     assert second.returncode == 0, err
     names = [r[0] for r in runs(log)]
@@ -223,8 +238,10 @@ def test_an_orphaned_job_whose_result_is_lost_runs_again_once_it_ended(
 
 @pytest.mark.timeout(60)
 def test_with_concurrency_others_run_beside_an_orphaned_job(queue: Path, tmp_path: Path) -> None:
-    log = tmp_path / "log"
-    second = kill_watcher_mid_job(queue, log, "--concurrency", "2")
+    log, release = tmp_path / "log", tmp_path / "release"
+    second = kill_watcher_mid_job(queue, log, release, "--concurrency", "2")
+    wait_until(lambda: "end d.trigger" in log.read_text())
+    release.touch()
     _, err = second.communicate(timeout=40)
     assert second.returncode == 0, err
     lines = [line.split()[:2] for line in log.read_text().splitlines()]
