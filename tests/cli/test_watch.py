@@ -369,3 +369,17 @@ def test_the_command_reads_the_trigger_by_a_path_that_outlives_a_take_over(
     path, content = copy.read_text().split("|")
     assert path == str(queue / ".persistq-watch" / "running" / "g.trigger")
     assert content == "load table g\n"
+
+
+@pytest.mark.timeout(60)
+def test_two_watchers_of_one_folder_run_one_job_at_a_time(queue: Path, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    for name in ("h.trigger", "i.trigger", "j.trigger"):
+        drop(queue, name)
+    argv = [PERSISTQ, "watch", str(queue), "--idle-exit", "1", "--", *load_sh(log, "0.4")]
+    watchers = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for watcher in watchers:
+        _, err = watcher.communicate(timeout=40)
+        assert watcher.returncode == 0, err
+    assert sorted(r[0] for r in runs(log)) == ["h.trigger", "i.trigger", "j.trigger"]
+    assert len({r[3] for r in runs(log)}) == 3  # three jobs, none beside another
