@@ -47,7 +47,7 @@ def drop(folder: Path, name: str, text: str = "load it\n") -> None:
     os.rename(tmp, folder / name)
 
 
-def wait_until(predicate: object, timeout: float = 20) -> None:
+def wait_until(predicate: object, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
@@ -216,6 +216,24 @@ def test_a_restarted_watcher_waits_for_the_orphaned_job_and_uses_its_result(
     # c ran once, to its end, in the killed watcher's job; d only after it.
     assert [r[0] for r in runs(log)] == ["c.trigger", "d.trigger"]
     assert sorted(os.listdir(queue / "done")) == ["c.trigger", "d.trigger"]
+
+
+@pytest.mark.timeout(60)
+def test_a_watcher_stopped_while_waiting_gives_the_trigger_back_to_the_next_one(
+    queue: Path, tmp_path: Path
+) -> None:
+    log, release = tmp_path / "log", tmp_path / "release"
+    second = kill_watcher_mid_job(queue, log, release)
+    second.send_signal(signal.SIGTERM)
+    _, err = second.communicate(timeout=40)
+    assert second.returncode == 0, err
+    assert (queue / "c.trigger").exists() and (queue / "d.trigger").exists()
+    assert (queue / ".persistq-watch" / "running" / "c.trigger").exists()  # the orphan's path
+    release.touch()
+    third = persistq("watch", str(queue), "--idle-exit", "1", "--", *load_sh(log, "0.1"))
+    assert third.returncode == 0, third.stderr
+    assert "c.trigger: attempt 1 outlived the watcher that started it" in third.stderr
+    assert [r[0] for r in runs(log)] == ["c.trigger", "d.trigger"]
 
 
 @pytest.mark.timeout(60)

@@ -32,22 +32,27 @@ class Runner:
         self.path = path
         self.extension = extension
         self.s = settings
-        os.makedirs(os.path.join(path, STATE_FOLDER, "running"), exist_ok=True)
+        self.stop = threading.Event()
+        self.abort = threading.Event()
         self.slots = threading.Semaphore(settings.concurrency)
         self.jobs: set[threading.Thread] = set()
+        self.taken_over: deque[str] = deque()
+
+    def _open(self) -> Shared:
+        """Take over a dead watcher's triggers, then open the queue."""
+        os.makedirs(os.path.join(self.path, STATE_FOLDER, "running"), exist_ok=True)
         # Before the reader exists: it would put a dead watcher's claims back in the
         # queue, under the feet of jobs that may still run.
-        self.taken_over = deque(self._take_over())
+        self.taken_over.extend(self._take_over())
         reader = ReadableFolderQueue(
-            path,
-            extension,
-            os.path.join(path, DONE_FOLDER),
-            max_attempts=settings.retries + 1,
-            failed_directory=os.path.join(path, FAILED_FOLDER),
+            self.path,
+            self.extension,
+            os.path.join(self.path, DONE_FOLDER),
+            max_attempts=self.s.retries + 1,
+            failed_directory=os.path.join(self.path, FAILED_FOLDER),
         )
-        self.shared = Shared(
-            path, extension, settings, reader, Progress("triggers finished", interval=60.0)
-        )
+        progress = Progress("triggers finished", interval=60.0)
+        return Shared(self.path, self.extension, self.s, reader, progress, self.stop, self.abort)
 
     def _take_over(self) -> list[str]:
         """Claim as ours the triggers that a dead watcher of this host was running."""
@@ -71,19 +76,19 @@ class Runner:
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         """First signal: finish running jobs, claim no more. Second: give them back."""
         name = signal.Signals(signum).name
-        if not self.shared.stop.is_set():
-            self.shared.stop.set()
+        if not self.stop.is_set():
+            self.stop.set()
             log.warning(
                 "%s: finishing the running job(s); claiming no more (again: give back)", name
             )
         else:
-            self.shared.abort.set()
+            self.abort.set()
             log.warning("%s: stopping the running job(s) and giving their triggers back", name)
 
     def run(self) -> int:
         """Run until stopped, idle for ``idle_exit`` seconds, or the producers are done."""
         log.info("watching %s for *%s; command: %s", self.path, self.extension, self.s.command)
-        shared = self.shared
+        self.shared = shared = self._open()
         upstream_failed = False
         try:
             upstream_failed = self._dispatch()

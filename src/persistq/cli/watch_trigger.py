@@ -124,10 +124,12 @@ class TriggerJob:
                     self.shared.give_back(self.wip)
                     return
                 fds.append(fd)
-            self._run_locked(tuple(fds))
+            try:
+                self._run_locked(tuple(fds))
+            finally:  # under the trigger's lock: no earlier job's process reads the link
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.link)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
             for fd in fds:
                 os.close(fd)
             remove_if_free(self.lock_file)
