@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from queue import Empty, Full
 
+from persistq._version import __version__
 from persistq.errors import PersistqError, UpstreamFailureError
 from persistq.folder import (
     ReadableFolderQueue,
@@ -31,4 +32,5 @@ __all__ = [
     "ReadableGroupedFileFolderQueue",
     "UpstreamFailureError",
     "WritableFolderQueue",
+    "__version__",
 ]

@@ -1,10 +1,10 @@
-"""Every ```python block of docs/*.md and README.md runs, each in a fresh directory.
+"""Every ```python block of docs/*.md and README.md runs exactly as written, each in a
+fresh, empty directory: what a reader copies onto a fresh machine.
 
 A block runs as a script (``__name__ == "__main__"``) in a new temporary directory and
-must exit 0 within the timeout. Comments on the line before the fence adjust that:
-
-* ``<!-- not-run: reason -->``: the block is deliberately not runnable (reported as a skip);
-* ``<!-- given-dirs: a b/c -->``: these directories exist before the block runs.
+must exit 0 within the timeout; there is no hidden set-up. Only
+``<!-- not-run: reason -->`` on the line before the fence marks a block that is
+deliberately not runnable (reported as a skip).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TIMEOUT_S = 60
 BLOCK = re.compile(
-    r"^(?:<!--\s*(?P<kind>not-run|given-dirs):\s*(?P<arg>.*?)\s*-->\n)?"
+    r"^(?:<!--\s*not-run:\s*(?P<reason>.*?)\s*-->\n)?"
     r"```python\n(?P<code>.*?)^```$",
     re.MULTILINE | re.DOTALL,
 )
@@ -33,7 +33,6 @@ class Example:
     line: int
     code: str
     not_run: str | None
-    given_dirs: tuple[str, ...]
 
     @property
     def id(self) -> str:
@@ -41,21 +40,12 @@ class Example:
 
 
 def examples(source: Path) -> list[Example]:
-    """The fenced python blocks of ``source``, with their marker comments."""
+    """The fenced python blocks of ``source``, with their not-run reasons."""
     text = source.read_text(encoding="utf-8")
     found = []
     for match in BLOCK.finditer(text):
-        kind, arg = match.group("kind"), match.group("arg") or ""
         fence_line = text.count("\n", 0, match.start("code"))  # 1-based line of the fence
-        found.append(
-            Example(
-                source,
-                fence_line,
-                match.group("code"),
-                arg if kind == "not-run" else None,
-                tuple(arg.split()) if kind == "given-dirs" else (),
-            )
-        )
+        found.append(Example(source, fence_line, match.group("code"), match.group("reason")))
     return found
 
 
@@ -65,6 +55,11 @@ ALL = [example for source in SOURCES for example in examples(source)]
 def test_the_docs_have_examples_and_few_are_not_run() -> None:
     assert len(ALL) >= 10
     assert sum(e.not_run is not None for e in ALL) <= 2
+
+
+def test_no_example_relies_on_hidden_set_up() -> None:
+    for source in SOURCES:
+        assert "given-dirs" not in source.read_text(encoding="utf-8"), source
 
 
 def test_every_python_fence_is_found() -> None:
@@ -79,8 +74,6 @@ def test_every_python_fence_is_found() -> None:
 def test_example_runs(example: Example, tmp_path: Path) -> None:
     if example.not_run is not None:
         pytest.skip(f"not run: {example.not_run}")
-    for directory in example.given_dirs:
-        (tmp_path / directory).mkdir(parents=True)
     script = tmp_path / "example.py"
     script.write_text(example.code, encoding="utf-8")
     done = subprocess.run(

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from persistq._version import __version__
 from persistq.cli import demo, requeue, reset, schedule, status, watch
 from persistq.cli.common import EXIT_INTERRUPTED, EXIT_UNHEALTHY, EXIT_USAGE, CliError
 from persistq.cli.progress import ProgressAwareHandler
@@ -36,13 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    parser.add_argument("--version", action="version", version=f"persistq {__version__}")
+    add_verbosity(parser, default=False)
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     for module in (status, requeue, reset, watch, schedule, demo):
         module.add_parser(sub)
+    for subparser in sub.choices.values():
+        # Also after the subcommand; unset there, so the main parser's value stands.
+        add_verbosity(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """Add ``-v/--verbose`` and ``-q/--quiet`` to ``parser``."""
+    verbosity = parser.add_mutually_exclusive_group()
+    for flags, text in (
+        (("-v", "--verbose"), "log debug detail"),
+        (("-q", "--quiet"), "log warnings only"),
+    ):
+        verbosity.add_argument(*flags, action="store_true", default=default, help=text)
 
 
 def configure_logging(level: int) -> None:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shlex
 
 from persistq.cli.common import EXIT_OK, confirm, existing_dir
 from persistq.cli.folder import extension_of, wips
@@ -70,6 +71,14 @@ def _prefixes(path: str, args: argparse.Namespace) -> dict[str, list[str]]:
     return {prefix: [j.name for j in journals] for prefix, journals in groups.items()}
 
 
+def reset_undo_text(written: list[str]) -> str:
+    """What ``reset`` of a pickup directory wrote, and how to undo it."""
+    if not written:
+        return "nothing written: no outstanding work"
+    files = " ".join(shlex.quote(w) for w in written)
+    return f"wrote {files}\nto undo (the work becomes outstanding again): rm {files}"
+
+
 def run_reset(args: argparse.Namespace) -> int:
     """Reset a folder queue or a pickup directory."""
     path = existing_dir(args.path)
@@ -80,12 +89,14 @@ def run_reset(args: argparse.Namespace) -> int:
         works = [reader.work(p, j) for p, j in groups.items() if args.prefix in (None, p)]
         left = sum(len(w.outstanding) for w in works)
         confirm(f"{path}: mark {left} outstanding record(s) as completed?", yes=args.yes)
+        written = []
         for work in works:
             if work.outstanding:
                 name = journal_file_name(work.prefix, "completed", os.getpid())
                 writer = JournalWriter(os.path.join(path, name), "fsync")
                 writer.append_many(work.outstanding)
                 writer.close()
+                written.append(os.path.join(path, name))
                 log.info(
                     "%s: %d outstanding records journalled as completed in %s",
                     work.prefix,
@@ -93,6 +104,7 @@ def run_reset(args: argparse.Namespace) -> int:
                     name,
                 )
         print(f"{path}: {left} outstanding record(s) marked completed")
+        print(reset_undo_text(written))
         return EXIT_OK
     ext = extension_of(path, args.extension)
     confirm(

@@ -27,6 +27,7 @@ from persistq.cli.folder import (
     list_entries,
     owner_state,
 )
+from persistq.cli.folder_health import not_a_queue, producer_owner
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.schedule import render_status, status_report
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
@@ -39,8 +40,9 @@ examples:
   persistq status /data/pickup/run-0412      # a PersistentQueue's pickup directory
   persistq status --json /data/queue/loads | jq .healthy
 
-exit codes: 0 healthy; 1 work is stuck with dead owners, or a producer failed
-(a failed marker), or a journal is corrupt; 2 usage error.
+exit codes: 0 healthy; 1 work is stuck with dead owners, a producer failed (a
+failed marker) or is gone without close(), files are in failed/, PATH is no queue at
+all (empty, or the parent of pickup directories), or a journal is corrupt; 2 usage error.
 """
 
 Report = dict[str, Any]
@@ -142,11 +144,14 @@ def folder_report(
     state_of: Callable[[Owner], str],
     done: Sequence[Entry],
     failed: Sequence[Entry],
+    producer_owner: Callable[[str], Owner | None] = lambda producer: None,
 ) -> Report:
     """The status of a folder queue from its listing (and its ``done/`` and ``failed/``
-    listings); ``state_of`` says whether an owner is alive, dead or remote.
+    listings); ``state_of`` says whether an owner is alive, dead or remote, and
+    ``producer_owner`` which process announced a producer (its helo marker).
 
-    Unhealthy when a dead owner holds claims or a producer left a failed marker.
+    Unhealthy when a dead owner holds claims, a producer left a failed marker or is
+    gone without ``close()``, or files are in ``failed/``.
     """
     pending = [e for e in entries if classify(e.name, extension) is Kind.MESSAGE]
     owners: dict[Owner, list[tuple[str, Entry]]] = {}
@@ -183,10 +188,24 @@ def folder_report(
         state = "failed" if "failed" in kinds else "done" if "done" in kinds else "running"
         if state == "failed":
             problems.append(f"producer {producer} failed (marker {producer}.failed)")
+        announced = producer_owner(producer) if state == "running" else None
+        if announced is not None and state_of(announced) == "dead":
+            state = "gone"
+            problems.append(
+                f"producer {producer} is gone without close() (PID {announced.pid} on "
+                f"{announced.host} no longer runs): its readers get FAILED; if its work was "
+                f"complete, remove its markers with: persistq reset {path}"
+            )
         producer_rows.append({"producer": producer, "state": state, "markers": sorted(kinds)})
     failed_files = sorted(
         e.name for e in failed if not e.name.endswith(SIDE_FILES) and not e.name.startswith(".")
     )
+    if failed_files:
+        problems.append(
+            f"{len(failed_files)} file(s) in {FAILED_FOLDER}/ (why: "
+            f"{FAILED_FOLDER}/NAME.reason.json); once fixed, send them back with: "
+            f"persistq requeue --failed {path}"
+        )
     return {
         "kind": "folder",
         "path": path,
@@ -249,9 +268,17 @@ def render_folder(report: Report) -> str:
     return "\n".join(lines + _verdict(report))
 
 
+def render_none(report: Report) -> str:
+    """The text form of a report on a folder that is no queue."""
+    return "\n".join([f"{report['path']}: not a queue", *_verdict(report)])
+
+
 def folder_status(path: str, extension: str | None) -> Report:
-    """List queue folder ``path`` and report on it."""
+    """List queue folder ``path`` and report on it (kind ``"none"`` if it is no queue)."""
     ext = extension_of(path, extension)
+    reason = not_a_queue(path, ext, lambda names: bool(group_journals(names)))
+    if reason is not None:
+        return {"kind": "none", "path": path, "healthy": False, "problems": [reason]}
     return folder_report(
         path,
         list_entries(path),
@@ -260,6 +287,7 @@ def folder_status(path: str, extension: str | None) -> Report:
         owner_state,
         list_entries(os.path.join(path, DONE_FOLDER)),
         list_entries(os.path.join(path, FAILED_FOLDER)),
+        lambda producer: producer_owner(path, producer),
     )
 
 
@@ -275,6 +303,6 @@ def run(args: argparse.Namespace) -> int:
         text = render_pickup(report)
     else:
         report = folder_status(path, args.extension)
-        text = render_folder(report)
+        text = render_folder(report) if report["kind"] == "folder" else render_none(report)
     print(json.dumps(report, indent=2) if args.json else text)
     return EXIT_OK if report["healthy"] else EXIT_UNHEALTHY

@@ -1,0 +1,242 @@
+"""One trigger's job in ``persistq watch``: take its locks (waiting for an earlier
+job's processes to end), use the exit code a job that outlived its watcher recorded
+or run the command, then settle the trigger: done, retry, failed, or given back."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import threading
+import time
+
+import attrs
+
+from persistq.cli.progress import Progress
+from persistq.cli.treelock import remove_if_free, wait_lock
+from persistq.cli.watch_job import (
+    NOT_RUNNABLE,
+    JobSpec,
+    command_argv,
+    file_identity,
+    output_tail,
+    read_result,
+    run_job,
+)
+from persistq.cli.watch_retry import RetryWait, backoff_delay
+from persistq.folder import ReadableFolderQueue
+from persistq.folder.files import publish, release
+from persistq.folder.names import parse_wip, queued_name
+
+log = logging.getLogger("persistq.cli.watch")
+
+STATE_FOLDER = ".persistq-watch"
+"""Hidden folder in PATH (ignored by the queue) for the watcher's own files: each
+trigger's output (``NAME.output``), lock (``NAME.lock``), recorded exit code
+(``NAME.result``), the path its command reads (``running/NAME``), and the lock of
+``--concurrency 1`` (``watch.lock``)."""
+SERIAL_LOCK = "watch.lock"
+
+
+@attrs.frozen
+class Settings:
+    """What ``persistq watch`` was asked to do."""
+
+    command: list[str]
+    stdin: bool
+    retries: int
+    backoff: float
+    max_backoff: float
+    concurrency: int
+    idle_exit: float | None
+
+
+@attrs.define
+class Shared:
+    """What the jobs of one watcher share: the queue, the settings, the stop and abort
+    events, the retries waiting, and the tally (under ``lock``)."""
+
+    path: str
+    extension: str
+    settings: Settings
+    reader: ReadableFolderQueue
+    progress: Progress
+    stop: threading.Event = attrs.field(factory=threading.Event)
+    abort: threading.Event = attrs.field(factory=threading.Event)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    retry: RetryWait = attrs.field(factory=RetryWait)
+    finished: int = 0
+    failures: int = 0
+    config_error: str | None = None
+
+    @property
+    def state_dir(self) -> str:
+        """The watcher's own folder in PATH."""
+        return os.path.join(self.path, STATE_FOLDER)
+
+    def tally(self, *, failed: bool) -> None:
+        """Count a trigger that finished (done, or failed for good)."""
+        with self.lock:
+            self.finished += 1
+            self.failures += failed
+            self.progress.update(self.finished, f"({self.failures} failed)")
+
+    def give_back(self, wip: str) -> None:
+        """Put a claimed trigger back, unfinished, as the same attempt."""
+        parsed = parse_wip(os.path.basename(wip))
+        assert parsed is not None
+        dst = os.path.join(self.path, queued_name(parsed.original, parsed.attempt, self.extension))
+        publish(wip, dst)
+        release(wip)
+        log.warning("%s: given back unfinished (as %s)", parsed.original, os.path.basename(dst))
+
+
+class TriggerJob:
+    """The job of one claimed trigger (``wip``)."""
+
+    def __init__(self, shared: Shared, wip: str) -> None:
+        parsed = parse_wip(os.path.basename(wip))
+        assert parsed is not None  # the reader hands out wip names only
+        self.shared = shared
+        self.s = shared.settings
+        self.wip = wip
+        self.name = parsed.original
+        self.attempt = parsed.attempt
+        state = shared.state_dir
+        self.output = os.path.join(state, self.name + ".output")
+        self.result = os.path.join(state, self.name + ".result")
+        self.lock_file = os.path.join(state, self.name + ".lock")
+        self.link = os.path.join(state, "running", self.name)
+
+    def run(self) -> None:
+        """Take the job's locks (waiting for an earlier job's processes), then run it."""
+        paths = (
+            [os.path.join(self.shared.state_dir, SERIAL_LOCK)] if self.s.concurrency == 1 else []
+        )
+        fds: list[int] = []
+        try:
+            for path in [*paths, self.lock_file]:
+                fd = wait_lock(
+                    path, self.shared.stop.is_set, functools.partial(self._waiting, path)
+                )
+                if fd is None:
+                    self.shared.give_back(self.wip)
+                    return
+                fds.append(fd)
+            try:
+                self._run_locked(tuple(fds))
+            finally:  # under the trigger's lock: no earlier job's process reads the link
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.link)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            remove_if_free(self.lock_file)
+
+    def _waiting(self, lock: str) -> None:
+        log.warning(
+            "%s: waiting for the processes of an earlier job to end (they hold %s: a job "
+            "that outlived its watcher, or another watcher's)",
+            self.name,
+            lock,
+        )
+
+    def _run_locked(self, fds: tuple[int, ...]) -> None:
+        identity = file_identity(self.wip)
+        code = read_result(self.result, identity)
+        if code is not None:
+            log.warning(
+                "%s: attempt %d outlived the watcher that started it and ended with exit "
+                "code %d; not running it again",
+                self.name,
+                self.attempt,
+                code,
+            )
+            took = "after its watcher died"
+        else:
+            if self.shared.stop.is_set():
+                self.shared.give_back(self.wip)
+                return
+            log.info("%s: attempt %d/%d: running", self.name, self.attempt, self.s.retries + 1)
+            started = time.monotonic()
+            code = run_job(self._spec(fds, identity), self.shared.abort)
+            if code is None:
+                self.shared.give_back(self.wip)
+                return
+            took = f"in {time.monotonic() - started:.1f} s"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.result)
+        self._settle(code, took)
+
+    def _spec(self, fds: tuple[int, ...], identity: str) -> JobSpec:
+        readable = self._stable_path()
+        return JobSpec(
+            argv=command_argv(self.s.command, readable, stdin=self.s.stdin),
+            env={
+                **os.environ,
+                "PERSISTQ_TRIGGER": self.name,
+                "PERSISTQ_ATTEMPT": str(self.attempt),
+            },
+            stdin_text=readable + "\n" if self.s.stdin else None,
+            output=self.output,
+            result=self.result,
+            identity=identity,
+            lock_fds=fds,
+        )
+
+    def _stable_path(self) -> str:
+        """A path of the claimed trigger that stays valid while its job runs, even when
+        a restarted watcher takes the claim over (a rename): a hard link to it."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.link)
+        try:
+            os.link(self.wip, self.link)
+        except OSError as exc:
+            log.debug("cannot link %s (%s); the command gets the claimed path", self.wip, exc)
+            return self.wip
+        return self.link
+
+    def _settle(self, code: int, took: str) -> None:
+        """Act on the job's exit code: done, configuration error, retry or failed."""
+        reader, name = self.shared.reader, self.name
+        if code == 0:
+            dst = reader.task_done(self.wip)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.output)
+            log.info("%s: done %s (exit 0) -> %s", name, took, dst)
+            self.shared.tally(failed=False)
+            return
+        if code in NOT_RUNNABLE:
+            self._not_runnable(code)
+            return
+        reason = f"{self.s.command[0]} exited with code {code} on attempt {self.attempt}"
+        if self.attempt <= self.s.retries:
+            delay = backoff_delay(self.attempt, self.s.backoff, self.s.max_backoff)
+            self._retry_later(reason, delay)
+            log.warning("%s: %s %s; retry in %.1f s", name, reason, took, delay)
+            return
+        dst = reader.task_failed(self.wip, reason)
+        os.replace(self.output, dst + ".output")
+        log.error("%s: %s; gave up -> %s (output in %s.output)", name, reason, dst, dst)
+        self.shared.tally(failed=True)
+
+    def _retry_later(self, reason: str, delay: float) -> None:
+        """Give the failed claim back at once, as its next attempt, due after ``delay``."""
+        with self.shared.lock:
+            self.shared.retry.defer(self.name, delay)
+        self.shared.reader.task_failed(self.wip, reason)
+
+    def _not_runnable(self, code: int) -> None:
+        what = "not executable" if code == 126 else "not found"
+        tail = output_tail(self.output)
+        error = (
+            f"the command could not be run on {self.name} (exit {code}: {what}"
+            f"{': ' + tail if tail else ''}); a configuration error, not a failed "
+            f"trigger: {self.name} was given back as it was and the watcher stopped. Fix "
+            f"the command and start again (output in {self.output})"
+        )
+        log.error("%s: %s", self.name, error)
+        self.shared.config_error = error
+        self.shared.give_back(self.wip)
+        self.shared.stop.set()
