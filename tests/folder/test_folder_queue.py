@@ -177,7 +177,7 @@ def test_copy_never_shows_a_half_written_file(
         seen.append(messages(qdir))
         real_publish(a, b)
 
-    monkeypatch.setattr(files, "publish", spy)
+    monkeypatch.setattr("persistq.folder.placement.publish", spy)
     w = WritableFolderQueue(qdir)
     w.put(make(src, "a.tsv"), copy=True)
     assert seen == [[]]
@@ -613,7 +613,7 @@ def test_fsync_put_makes_the_data_durable_before_publishing(
         real_publish(a, b)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(files, "publish", publish)
+    monkeypatch.setattr("persistq.folder.placement.publish", publish)
     w.put(make(src, "a.tsv"))
     assert events[:2] == ["fsync", "publish"]
 

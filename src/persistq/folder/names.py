@@ -11,7 +11,10 @@ Every state of a message is a file name that a person can read with ``ls``:
 - ``data.again2.tsv``, in the task-done or failed directory: the second message named
   ``data.tsv`` to end there (the first keeps its name);
 - ``<owner>.heartbeat``: a reader's lease, refreshed while it holds claims;
-- names starting with ``.`` or ending with ``.pqtmp``: temporary files, never read.
+- names starting with ``.`` or ending with ``.pqtmp``: temporary files, never read;
+  ``.<final>@<owner>@<unique>.pqtmp`` is one being written by ``owner``, and
+  ``.<unique>@<owner>.pqmove`` the record of a move across file systems (see
+  :mod:`persistq.folder.moves`).
 
 Anything else is a foreign file: ignored and left untouched.
 """
@@ -26,6 +29,15 @@ import attrs
 
 WIP_SUFFIX = ".wip"
 TEMP_SUFFIX = ".pqtmp"
+MOVE_SUFFIX = ".pqmove"
+NAME_MAX = 255
+"""The longest file name (in bytes) that Linux file systems accept."""
+REASON_SUFFIX = ".reason.json"
+"""Beside a file in the failed folder: why it failed."""
+UNIQUE_LEN = 12
+"""Length of the random part of temporary and record names."""
+_WIDEST_PID = 4194304
+_WIDEST_START = 2**64 - 1
 HEARTBEAT_SUFFIX = ".heartbeat"
 MARKER_KINDS = ("helo", "done", "failed")
 RESERVED_SUFFIXES = (WIP_SUFFIX, TEMP_SUFFIX, HEARTBEAT_SUFFIX, *(f".{k}" for k in MARKER_KINDS))
@@ -63,6 +75,17 @@ class Owner:
     def token(self) -> str:
         """The owner as it appears in file names: ``host@pid@start``, host escaped."""
         return _SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
+
+    @classmethod
+    def from_token(cls, token: str) -> Owner | None:
+        """The owner that :attr:`token` wrote, or None if ``token`` is not one."""
+        parts = token.split(_SEP)
+        if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[1:]):
+            return None
+        try:
+            return cls(unescape_host(parts[0]), int(parts[1]), int(parts[2]))
+        except ValueError:
+            return None
 
 
 @attrs.frozen
@@ -219,14 +242,8 @@ def parse_wip(name: str) -> Wip | None:
     if len(parts) != 5:
         return None
     original, host, pid, start, attempt = parts
-    numbers = (pid, start, attempt)
-    if not (original and host and all(n.isascii() and n.isdigit() for n in numbers)):
-        return None
-    try:
-        owner = Owner(unescape_host(host), int(pid), int(start))
-    except ValueError:
-        return None
-    if int(attempt) < 1:
+    owner = Owner.from_token(_SEP.join((host, pid, start))) if host else None
+    if not (original and owner and attempt.isascii() and attempt.isdigit()) or int(attempt) < 1:
         return None
     return Wip(original, owner, int(attempt))
 
@@ -236,6 +253,51 @@ def heartbeat_name(owner: Owner) -> str:
     return owner.token + HEARTBEAT_SUFFIX
 
 
-def temp_name(final: str, unique: str) -> str:
-    """A temporary name for a file that will be renamed to ``final``: hidden, never read."""
-    return f".{final}.{unique}{TEMP_SUFFIX}"
+def temp_name(final: str, owner: Owner, unique: str) -> str:
+    """A temporary name for a file that ``owner`` will rename to ``final``: hidden, never
+    read, and removed by the next start over the folder once ``owner`` is dead."""
+    return f".{final}{_SEP}{owner.token}{_SEP}{unique}{TEMP_SUFFIX}"
+
+
+def temp_owner(name: str) -> Owner | None:
+    """The owner of temporary file ``name`` (see :func:`temp_name`); None for another name."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return None
+    parts = name[1 : -len(TEMP_SUFFIX)].rsplit(_SEP, 4)
+    if len(parts) != 5 or not parts[0]:
+        return None
+    return Owner.from_token(_SEP.join(parts[1:4]))
+
+
+def move_record_name(owner: Owner, unique: str) -> str:
+    """The name of ``owner``'s record of a move across file systems."""
+    return f".{unique}{_SEP}{owner.token}{MOVE_SUFFIX}"
+
+
+def move_record_owner(name: str) -> Owner | None:
+    """The owner of move record ``name`` (see :func:`move_record_name`), else None."""
+    if not (name.startswith(".") and name.endswith(MOVE_SUFFIX)):
+        return None
+    unique, _, token = name[1 : -len(MOVE_SUFFIX)].partition(_SEP)
+    return Owner.from_token(token) if unique else None
+
+
+def check_name_length(name: str, host: str) -> str:
+    """Return message ``name`` if every name it will get fits in ``NAME_MAX`` bytes.
+
+    Its wip names (claimed by a process of ``host``), its temporary copies and its
+    ``.againN`` and reason names in a done or failed folder all add to it; ValueError
+    names the file, its length and the limit.
+    """
+    widest = Owner(host, _WIDEST_PID, _WIDEST_START)
+    archived = archived_name(name, 9999) + REASON_SUFFIX
+    derived = (wip_name(name, widest, 9999), temp_name(archived, widest, "u" * UNIQUE_LEN))
+    longest = max(len(n.encode()) for n in derived)
+    if longest > NAME_MAX:
+        room = NAME_MAX - (longest - len(name.encode()))
+        raise ValueError(
+            f"{name!r} is {len(name.encode())} bytes long: a queue on host {host!r} takes "
+            f"names of at most {room} bytes (its claimed and temporary names add to it, and "
+            f"file names are limited to {NAME_MAX} bytes); rename the file"
+        )
+    return name

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from types import TracebackType
 
 from persistq.durability import Durability
 from persistq.folder.base import FolderQueueBase
-from persistq.folder.files import sync_dirs, transfer
+from persistq.folder.files import sync_dirs
 from persistq.folder.markers import new_producer_token, write_marker
-from persistq.folder.names import Kind, check_message_name, classify
+from persistq.folder.names import Kind, check_message_name, check_name_length, classify
+from persistq.folder.placement import put_file
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +20,11 @@ log = logging.getLogger(__name__)
 class WritableFolderQueue(FolderQueueBase):
     """Puts data files into a queue folder; announces itself with a helo marker.
 
-    The producer identity belongs to this object: a copy pickled into a child process
-    puts on behalf of the same producer, and one ``close()`` (anywhere) ends it.
-    Construct one queue per process to have independent producers.
+    A context manager: a ``with`` block ends in :meth:`close`, or in :meth:`fail` when
+    it ends by an exception. The producer identity belongs to this object: a copy
+    pickled into a child process puts on behalf of the same producer, and one
+    ``close()`` (anywhere) ends it. Construct one queue per process to have
+    independent producers.
     """
 
     def __init__(
@@ -44,13 +48,30 @@ class WritableFolderQueue(FolderQueueBase):
         The file appears under its final name only when complete, also across file
         systems. FileExistsError if that name is taken (even by a racing producer),
         FileNotFoundError if ``msg`` is missing, ValueError if its name is not a message
-        name of this queue; in every error case ``msg`` is left untouched.
+        name of this queue or too long, or if it is a symbolic link (with ``copy=True``
+        the file it points to is copied); in every error case ``msg`` is left untouched.
         """
         src = os.fspath(msg)
         name = check_message_name(os.path.basename(src), self.message_extension)
+        check_name_length(name, self.owner.host)
         dst = os.path.join(self.path, name)
-        transfer(src, dst, copy=copy, durability=self.durability)
+        put_file(src, dst, copy=copy, queue=self.path, durability=self.durability)
         return dst
+
+    def __enter__(self) -> WritableFolderQueue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End the ``with`` block: ``close()``, or ``fail()`` if it ends by an exception."""
+        if exc_type is None:
+            self.close()
+        else:
+            self.fail()
 
     def close(self) -> None:
         """Announce that this producer will put nothing more (a done marker)."""
