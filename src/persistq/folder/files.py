@@ -214,10 +214,3 @@ def remove_quietly(path: str) -> None:
         pass
     except OSError:
         log.warning("could not remove temporary file %s", path, exc_info=True)
-
-
-def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
-    """Put ``src`` at ``dst`` (see :func:`persistq.folder.placement.put_file`)."""
-    from persistq.folder.placement import put_file  # noqa: PLC0415 - until readers switch
-
-    put_file(src, dst, copy=copy, queue=os.path.dirname(src), durability=durability)
