@@ -8,13 +8,11 @@ import logging
 import os
 import sys
 
-from persistq.cli.common import EXIT_OK, CliError, confirm, existing_dir
-from persistq.cli.folder import extension_of, owner_state, wips
+from persistq.cli.common import EXIT_OK, CliError, existing_dir
+from persistq.cli.folder import extension_of, refuse_prefix, take_back_claims
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.progress import Progress
-from persistq.folder import ReadableFolderQueue
-from persistq.folder.files import publish
-from persistq.folder.names import parse_wip, queued_name
+from persistq.folder.admin import FolderAdmin
 from persistq.journal.codec import escape_field
 from persistq.journal.writer import JournalWriter
 
@@ -120,54 +118,15 @@ def requeue_pickup(path: str, names: list[str], args: argparse.Namespace) -> int
     return EXIT_OK
 
 
-def restore_all(path: str, extension: str) -> list[str]:
-    """Rename every wip file of queue folder ``path`` back to its queued name (as
-    ``WritableFolderQueue.reset_processing_files`` does, without announcing a producer)."""
-    restored = []
-    for name in wips(path, extension):
-        wip = parse_wip(name)
-        if wip is None:
-            continue
-        dst = os.path.join(path, queued_name(wip.original, wip.attempt, extension))
-        try:
-            publish(os.path.join(path, name), dst)
-        except FileExistsError:
-            log.warning("cannot take back %s: %s exists; left in place", name, dst)
-            continue
-        except FileNotFoundError:
-            continue
-        restored.append(dst)
-    return restored
-
-
 def requeue_folder(path: str, args: argparse.Namespace) -> int:
     """Take back the claims of dead owners (or, with ``--all``, every claim)."""
     ext = extension_of(path, args.extension)
-    before = wips(path, ext)
-    if args.all:
-        live = sorted(
-            {
-                f"{w.owner.host}:{w.owner.pid}"
-                for n in before
-                if (w := parse_wip(n)) is not None and owner_state(w.owner) != "dead"
-            }
-        )
-        if live:
-            confirm(
-                f"{path}: take back {len(before)} claimed file(s), some held by processes that "
-                f"may still run ({', '.join(live)})? Only if nothing is running",
-                yes=args.yes,
-            )
-        restored = restore_all(path, ext)
-    else:
-        reader = ReadableFolderQueue(path, ext)  # takes back dead owners' claims
-        reader.dispose()
-        after = set(wips(path, ext))
-        restored = [n for n in before if n not in after]
+    refuse_prefix(path, args.prefix)
+    admin = FolderAdmin(path, ext)
+    restored = take_back_claims(admin, everything=args.all, yes=args.yes)
     for name in restored:
         log.info("took back %s", name)
-    left = wips(path, ext)
-    print(f"{path}: took back {len(restored)} file(s); {len(left)} still claimed")
+    print(f"{path}: took back {len(restored)} file(s); {len(admin.claims())} still claimed")
     return EXIT_OK
 
 

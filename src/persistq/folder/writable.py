@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from types import TracebackType
 
 from persistq.durability import Durability
+from persistq.folder.admin import purge_folder, remove_markers
 from persistq.folder.base import FolderQueueBase
-from persistq.folder.files import sync_dirs
 from persistq.folder.markers import new_producer_token, write_marker
-from persistq.folder.names import Kind, check_message_name, check_name_length, classify
+from persistq.folder.names import Kind, check_message_name, check_name_length
 from persistq.folder.placement import put_file
 
 log = logging.getLogger(__name__)
@@ -88,18 +87,11 @@ class WritableFolderQueue(FolderQueueBase):
 
         Foreign files (other extensions) and subfolders are left untouched.
         """
-        ext = self.message_extension
-        for name in os.listdir(self.path):
-            if classify(name, ext) in (Kind.MESSAGE, Kind.WIP, Kind.MARKER, Kind.HEARTBEAT):
-                _unlink(os.path.join(self.path, name))
-        sync_dirs(self.durability, self.path)
-        log.info("purged queue %s", self.path)
+        purge_folder(self.path, self.message_extension, self.durability)
 
     def purge_control_messages(self) -> None:
         """Delete the markers of earlier runs; this producer announces itself again."""
-        for name in self._names(Kind.MARKER):
-            _unlink(os.path.join(self.path, name))
-        sync_dirs(self.durability, self.path)
+        remove_markers(self.path, self.message_extension, self.durability)
         self._helo()
 
     def reset_processing_files(self) -> list[str]:
@@ -107,7 +99,7 @@ class WritableFolderQueue(FolderQueueBase):
 
         For use when no consumer is running: live claims are taken back too.
         """
-        restored = [self._restore(name) for name in self._names(Kind.WIP)]
+        restored = [self.give_back(name) for name in self._names(Kind.WIP)]
         return [path for path in restored if path is not None]
 
     def reset(self) -> list[str]:
@@ -117,7 +109,3 @@ class WritableFolderQueue(FolderQueueBase):
         log.info("reset queue %s (%d files restored)", self.path, len(restored))
         return restored
 
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
