@@ -28,7 +28,6 @@ from persistq.cli.common import EXIT_OK, EXIT_UNHEALTHY, CliError, existing_dir
 from persistq.cli.folder import DONE_FOLDER, FAILED_FOLDER, owner_state, wips
 from persistq.cli.progress import Progress
 from persistq.folder import ReadableFolderQueue
-from persistq.folder.files import publish
 from persistq.folder.names import normalize_extension, parse_wip, queued_name
 from persistq.sentinels import DONE, FAILED
 
@@ -365,7 +364,7 @@ class Runner:
     def _give_back(self, wip: str, name: str, attempt: int) -> None:
         """Put a claimed trigger back, unfinished, as the same attempt."""
         dst = os.path.join(self.path, queued_name(name, attempt, self.extension))
-        publish(wip, dst)
+        self.reader.give_back(wip)
         log.warning("%s: given back unfinished (as %s)", name, os.path.basename(dst))
 
 
