@@ -139,3 +139,18 @@ def test_reset_killed_at_any_point_leaves_no_marker_of_its_own(tmp_path: Path) -
         assert again.returncode == 0, again.stderr
         assert sorted(os.listdir(q)) == ["a.tsv"], point
     assert points >= 4
+
+
+def test_watch_keeps_a_trigger_name_used_again_by_the_library_rule(tmp_path: Path) -> None:
+    folder = tmp_path / "triggers"
+    (folder / "done").mkdir(parents=True)
+    (folder / "done" / "x.trigger").write_text("yesterday\n")
+    (folder / "x.trigger").write_text("today\n")
+    run = persistq(
+        "watch", str(folder), "--pattern", "*.trigger", "--idle-exit", "0.5", "--", "true"
+    )
+    assert run.returncode == 0, run.stderr
+    done = folder / "done"
+    assert sorted(os.listdir(done)) == ["x.again2.trigger", "x.trigger"]
+    assert (done / "x.trigger").read_text() == "yesterday\n"
+    assert (done / "x.again2.trigger").read_text() == "today\n"

@@ -126,13 +126,6 @@ def _stamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def _make_room(folder: str, name: str) -> None:
-    """Rename an earlier ``folder/name`` (a trigger name used again) out of the way."""
-    path = os.path.join(folder, name)
-    if os.path.lexists(path):
-        os.rename(path, f"{path}.{_stamp()}")
-
-
 class Runner:
     """Claims triggers and runs them, ``concurrency`` at a time."""
 
@@ -292,7 +285,6 @@ class Runner:
             return
         took = time.monotonic() - started
         if code == 0:
-            _make_room(self.done_dir, name)
             self.reader.task_done(wip)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(output)
@@ -307,7 +299,6 @@ class Runner:
             self.reader.task_failed(wip, reason)
             log.warning("%s: %s after %.1f s; retry in %.1f s", name, reason, took, delay)
             return
-        _make_room(self.failed_dir, name)
         dst = self.reader.task_failed(wip, reason)
         os.replace(output, dst + ".output")
         log.error("%s: %s; gave up -> %s (output in %s.output)", name, reason, dst, dst)
