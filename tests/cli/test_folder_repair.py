@@ -77,7 +77,7 @@ def test_reset_yes_keeps_live_claims_and_writes_no_marker(
 def test_reset_all_takes_live_claims_only_when_confirmed(
     live_worker: tuple[Path, subprocess.Popen[str]],
 ) -> None:
-    q, worker = live_worker
+    q, _ = live_worker
     refused = persistq("reset", "--all", str(q))
     assert refused.returncode == 2 and "pass --yes" in refused.stderr
     assert not (q / "live.tsv").exists()

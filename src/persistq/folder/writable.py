@@ -108,4 +108,3 @@ class WritableFolderQueue(FolderQueueBase):
         restored = self.reset_processing_files()
         log.info("reset queue %s (%d files restored)", self.path, len(restored))
         return restored
-
