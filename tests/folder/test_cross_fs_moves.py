@@ -18,7 +18,8 @@ import persistq
 from persistq import ReadableFolderQueue, WritableFolderQueue
 from persistq.folder import moves
 from persistq.folder.moves import Step, decide
-from persistq.folder.names import MOVE_SUFFIX, TEMP_SUFFIX, Owner, move_record_name, temp_name
+from persistq.folder.names import MOVE_SUFFIX, TEMP_SUFFIX, Owner
+from persistq.folder.tempnames import move_record_name, temp_name
 from tests.crashpoints import crash_points, python_argv, require_strace
 
 pytestmark = pytest.mark.timeout(300)

@@ -22,6 +22,8 @@ EXAMPLES = """\
 examples:
   persistq requeue /data/queue/loads              # take back claims of dead processes
   persistq requeue --all /data/queue/loads        # every claim (asks: is nothing running?)
+  persistq requeue --failed /data/queue/loads     # failed/ back into the queue
+  persistq requeue --failed /data/queue/loads b.tsv
   persistq requeue /data/pickup/run-0412 > outstanding.tsv
   persistq requeue --prefix items --output items_requested_PID0.tsv /data/pickup/run-0412
 
@@ -42,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", metavar="PATH", help="queue folder or pickup directory")
+    parser.add_argument(
+        "names", metavar="NAME", nargs="*", help="with --failed: only these failed files"
+    )
+    parser.add_argument(
+        "--failed",
+        action="store_true",
+        help="folder queue: send the files in failed/ back (attempts reset, history kept)",
+    )
     parser.add_argument(
         "--all",
         action="store_true",
@@ -130,9 +140,22 @@ def requeue_folder(path: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def requeue_failed(path: str, args: argparse.Namespace) -> int:
+    """Send the failed files of folder queue ``path`` (or ``args.names``) back."""
+    admin = FolderAdmin(path, extension_of(path, args.extension))
+    requeued = admin.requeue_failed(args.names)
+    left = len(admin.failed_files())
+    print(f"{path}: requeued {len(requeued)} failed file(s); {left} left in failed/")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     """Requeue what ``args.path`` holds."""
     path = existing_dir(args.path)
+    if args.failed:
+        return requeue_failed(path, args)
+    if args.names:
+        raise CliError(f"NAME arguments ({' '.join(args.names)}) go with --failed")
     names = sorted(os.listdir(path))
     if group_journals(names):
         return requeue_pickup(path, names, args)

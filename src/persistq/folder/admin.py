@@ -4,16 +4,28 @@ helo marker, so a killed repair leaves nothing that readers wait for)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+from collections.abc import Sequence
 
 import attrs
 
 from persistq.durability import Durability
+from persistq.folder import history
 from persistq.folder.base import FolderQueueBase
-from persistq.folder.files import sync_dirs
-from persistq.folder.names import Kind, Owner, Wip, classify, parse_wip
+from persistq.folder.files import remove_quietly, sync_dirs
+from persistq.folder.names import (
+    REASON_SUFFIX,
+    Kind,
+    Owner,
+    Wip,
+    classify,
+    parse_archived,
+    parse_wip,
+)
 from persistq.folder.owner import is_alive, is_local
+from persistq.folder.placement import put_file
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +141,57 @@ class FolderAdmin(FolderQueueBase):
     def purge(self) -> Purged:
         """Delete every message, claim, marker and lease; how many of each."""
         return purge_folder(self.path, self.message_extension, self.durability)
+
+    def failed_files(self, failed_directory: str | None = None) -> list[str]:
+        """The names of the files in the failed folder (default ``<path>/failed``)."""
+        folder = failed_directory or os.path.join(self.path, "failed")
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+        ext = self.message_extension
+        return [n for n in names if classify(n, ext) is Kind.MESSAGE]
+
+    def requeue_failed(
+        self, names: Sequence[str] = (), failed_directory: str | None = None
+    ) -> list[str]:
+        """Send failed files back to the queue under their original names, as a first
+        attempt again (their history is kept, with a ``requeued`` event); return their
+        queued paths.
+
+        ``names`` (names in the failed folder, or original names) choose which; all by
+        default. FileNotFoundError names any that is not there, before anything moves;
+        a file whose name is queued already stays where it is (a warning says so).
+        """
+        folder = failed_directory or os.path.join(self.path, "failed")
+        present = {n: parse_archived(n)[0] for n in self.failed_files(folder)}
+        unknown = set(names) - set(present) - set(present.values())
+        if unknown:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"no failed file named {', '.join(sorted(unknown))} in {folder!r} "
+                f"(there: {', '.join(present) or 'none'})",
+                folder,
+            )
+        requeued = []
+        for name, original in present.items():
+            if names and name not in names and original not in names:
+                continue
+            src, dst = os.path.join(folder, name), os.path.join(self.path, original)
+            try:
+                put_file(src, dst, copy=False, queue=self.path, durability=self.durability)
+            except FileExistsError:
+                log.warning("not requeueing %s: %s is queued already", src, dst)
+                continue
+            remove_quietly(src + REASON_SUFFIX)
+            history.record(
+                self.path,
+                original,
+                history.REQUEUED,
+                attempt=0,
+                owner=self.owner,
+                durability=self.durability,
+            )
+            log.info("requeued %s as %s", src, dst)
+            requeued.append(dst)
+        return requeued

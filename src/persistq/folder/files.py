@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from persistq.durability import Durability, fsync_directory
-from persistq.folder.names import UNIQUE_LEN, temp_name
+from persistq.folder.names import UNIQUE_LEN
 from persistq.folder.owner import current_owner
+from persistq.folder.tempnames import temp_name
 
 log = logging.getLogger(__name__)
 

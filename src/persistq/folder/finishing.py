@@ -3,11 +3,11 @@ again, or to the failed folder with its reason), or given back unfinished."""
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 
 from persistq.durability import Durability
+from persistq.folder import history
 from persistq.folder.files import publish, release, sync_dirs, write_json
 from persistq.folder.names import REASON_SUFFIX, Wip, parse_wip, queued_name
 from persistq.folder.placement import archive
@@ -41,8 +41,19 @@ def finish(
     if done_directory is None:
         os.unlink(src)
         sync_dirs(durability, queue)
-        return None
-    return archive(src, done_directory, wip.original, queue=queue, durability=durability)
+        dst = None
+    else:
+        dst = archive(src, done_directory, wip.original, queue=queue, durability=durability)
+    if wip.attempt > 1:  # earlier attempts failed: their history ends in success
+        history.record(
+            queue,
+            wip.original,
+            history.DONE,
+            attempt=wip.attempt,
+            owner=wip.owner,
+            durability=durability,
+        )
+    return dst
 
 
 def fail(
@@ -58,11 +69,22 @@ def fail(
     """Give up on this attempt at claim ``wip_path``; return where the file went.
 
     Before ``max_attempts`` tries it is queued again as ``<name>.retryN<ext>``; after
-    that it moves to ``failed_directory`` with ``<name>.reason.json`` beside it.
+    that it moves to ``failed_directory`` with ``<name>.reason.json`` beside it (the
+    last reason, and the history of every attempt). Each attempt's reason is kept in
+    the file's history (:mod:`persistq.folder.history`).
     """
     wip = parse_claim(wip_path, extension)
     src = os.path.join(queue, os.path.basename(os.fspath(wip_path)))
     release(src)
+    history.record(
+        queue,
+        wip.original,
+        history.FAILED,
+        attempt=wip.attempt,
+        owner=wip.owner,
+        durability=durability,
+        reason=reason,
+    )
     if wip.attempt < max_attempts:
         dst = os.path.join(queue, queued_name(wip.original, wip.attempt + 1, extension))
         publish(src, dst)
@@ -71,6 +93,7 @@ def fail(
         return dst
     os.makedirs(failed_directory, exist_ok=True)
     dst = archive(src, failed_directory, wip.original, queue=queue, durability=durability)
+    failures = [e.to_json() for e in history.read_history(queue, wip.original)]
     record = {
         "file": wip.original,
         "reason": reason,
@@ -78,7 +101,8 @@ def fail(
         "queue": queue,
         "host": wip.owner.host,
         "pid": wip.owner.pid,
-        "failed_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+        "failed_utc": history.now_utc(),
+        "history": failures,
     }
     write_json(dst + REASON_SUFFIX, record, durability)
     log.warning("gave up on %s after %d attempt(s): %s", wip.original, wip.attempt, reason)

@@ -32,15 +32,9 @@ from collections.abc import Iterable, Iterator
 
 from persistq.durability import Durability
 from persistq.folder.files import publish, remove_quietly, sync_dirs, write_json
-from persistq.folder.names import (
-    UNIQUE_LEN,
-    Owner,
-    move_record_name,
-    move_record_owner,
-    temp_name,
-    temp_owner,
-)
+from persistq.folder.names import UNIQUE_LEN, Owner
 from persistq.folder.owner import current_owner, is_alive, is_local
+from persistq.folder.tempnames import move_record_name, move_record_owner, temp_name, temp_owner
 
 log = logging.getLogger(__name__)
 

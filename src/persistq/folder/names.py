@@ -36,16 +36,16 @@ REASON_SUFFIX = ".reason.json"
 """Beside a file in the failed folder: why it failed."""
 UNIQUE_LEN = 12
 """Length of the random part of temporary and record names."""
-_WIDEST_PID = 4194304
-_WIDEST_START = 2**64 - 1
 HEARTBEAT_SUFFIX = ".heartbeat"
 MARKER_KINDS = ("helo", "done", "failed")
 RESERVED_SUFFIXES = (WIP_SUFFIX, TEMP_SUFFIX, HEARTBEAT_SUFFIX, *(f".{k}" for k in MARKER_KINDS))
 
-_SEP = "@"
+SEP = "@"
+"""Separates the fields of wip, temporary and record names."""
 _HOST_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
 _RETRY = re.compile(r"\.retry([0-9]+)$")
+_AGAIN = re.compile(r"\.again([0-9]+)$")
 
 
 class Kind(enum.Enum):
@@ -74,12 +74,12 @@ class Owner:
     @property
     def token(self) -> str:
         """The owner as it appears in file names: ``host@pid@start``, host escaped."""
-        return _SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
+        return SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
 
     @classmethod
     def from_token(cls, token: str) -> Owner | None:
         """The owner that :attr:`token` wrote, or None if ``token`` is not one."""
-        parts = token.split(_SEP)
+        parts = token.split(SEP)
         if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[1:]):
             return None
         try:
@@ -131,7 +131,7 @@ def normalize_extension(extension: str) -> str:
     (``.wip``, ``.helo``, ...) and ones with separators are rejected.
     """
     ext = extension if extension.startswith(".") else "." + extension
-    if len(ext) < 2 or "/" in ext or "\\" in ext or "\0" in ext or _SEP in ext:
+    if len(ext) < 2 or "/" in ext or "\\" in ext or "\0" in ext or SEP in ext:
         raise ValueError(f"invalid message_extension {extension!r}")
     if ext in RESERVED_SUFFIXES:
         raise ValueError(f"message_extension {extension!r} is reserved by the folder queue")
@@ -219,6 +219,16 @@ def archived_name(original: str, occurrence: int) -> str:
     return f"{stem}.again{occurrence}{dot}{extension}"
 
 
+def parse_archived(name: str) -> tuple[str, int]:
+    """``(original, occurrence)`` for the name of a message (which has an extension) in
+    a done or failed folder: inverts :func:`archived_name`."""
+    stem, dot, extension = name.rpartition(".")
+    match = _AGAIN.search(stem)
+    if not dot or match is None or int(match.group(1)) < 2:
+        return name, 1
+    return f"{stem[: match.start()]}.{extension}", int(match.group(1))
+
+
 def parse_queued(name: str, extension: str) -> tuple[str, int]:
     """``(original, attempt)`` for a message name: inverts :func:`queued_name`."""
     stem = name[: -len(extension)]
@@ -231,18 +241,18 @@ def parse_queued(name: str, extension: str) -> tuple[str, int]:
 def wip_name(original: str, owner: Owner, attempt: int) -> str:
     """The work-in-progress name of ``original`` claimed by ``owner`` for ``attempt``."""
     check_base_name(original)
-    return f"{original}{_SEP}{owner.token}{_SEP}{attempt}{WIP_SUFFIX}"
+    return f"{original}{SEP}{owner.token}{SEP}{attempt}{WIP_SUFFIX}"
 
 
 def parse_wip(name: str) -> Wip | None:
     """The parsed wip name, or None if ``name`` is not one (it is then a foreign file)."""
     if not name.endswith(WIP_SUFFIX):
         return None
-    parts = name[: -len(WIP_SUFFIX)].rsplit(_SEP, 4)
+    parts = name[: -len(WIP_SUFFIX)].rsplit(SEP, 4)
     if len(parts) != 5:
         return None
     original, host, pid, start, attempt = parts
-    owner = Owner.from_token(_SEP.join((host, pid, start))) if host else None
+    owner = Owner.from_token(SEP.join((host, pid, start))) if host else None
     if not (original and owner and attempt.isascii() and attempt.isdigit()) or int(attempt) < 1:
         return None
     return Wip(original, owner, int(attempt))
@@ -251,53 +261,3 @@ def parse_wip(name: str) -> Wip | None:
 def heartbeat_name(owner: Owner) -> str:
     """The lease file name of ``owner``."""
     return owner.token + HEARTBEAT_SUFFIX
-
-
-def temp_name(final: str, owner: Owner, unique: str) -> str:
-    """A temporary name for a file that ``owner`` will rename to ``final``: hidden, never
-    read, and removed by the next start over the folder once ``owner`` is dead."""
-    return f".{final}{_SEP}{owner.token}{_SEP}{unique}{TEMP_SUFFIX}"
-
-
-def temp_owner(name: str) -> Owner | None:
-    """The owner of temporary file ``name`` (see :func:`temp_name`); None for another name."""
-    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
-        return None
-    parts = name[1 : -len(TEMP_SUFFIX)].rsplit(_SEP, 4)
-    if len(parts) != 5 or not parts[0]:
-        return None
-    return Owner.from_token(_SEP.join(parts[1:4]))
-
-
-def move_record_name(owner: Owner, unique: str) -> str:
-    """The name of ``owner``'s record of a move across file systems."""
-    return f".{unique}{_SEP}{owner.token}{MOVE_SUFFIX}"
-
-
-def move_record_owner(name: str) -> Owner | None:
-    """The owner of move record ``name`` (see :func:`move_record_name`), else None."""
-    if not (name.startswith(".") and name.endswith(MOVE_SUFFIX)):
-        return None
-    unique, _, token = name[1 : -len(MOVE_SUFFIX)].partition(_SEP)
-    return Owner.from_token(token) if unique else None
-
-
-def check_name_length(name: str, host: str) -> str:
-    """Return message ``name`` if every name it will get fits in ``NAME_MAX`` bytes.
-
-    Its wip names (claimed by a process of ``host``), its temporary copies and its
-    ``.againN`` and reason names in a done or failed folder all add to it; ValueError
-    names the file, its length and the limit.
-    """
-    widest = Owner(host, _WIDEST_PID, _WIDEST_START)
-    archived = archived_name(name, 9999) + REASON_SUFFIX
-    derived = (wip_name(name, widest, 9999), temp_name(archived, widest, "u" * UNIQUE_LEN))
-    longest = max(len(n.encode()) for n in derived)
-    if longest > NAME_MAX:
-        room = NAME_MAX - (longest - len(name.encode()))
-        raise ValueError(
-            f"{name!r} is {len(name.encode())} bytes long: a queue on host {host!r} takes "
-            f"names of at most {room} bytes (its claimed and temporary names add to it, and "
-            f"file names are limited to {NAME_MAX} bytes); rename the file"
-        )
-    return name

@@ -14,8 +14,9 @@ import uuid
 from persistq.durability import Durability
 from persistq.folder.files import exists_error, fsync_file, publish, remove_quietly, sync_dirs
 from persistq.folder.moves import copy_file, move_across
-from persistq.folder.names import UNIQUE_LEN, archived_name, temp_name
+from persistq.folder.names import UNIQUE_LEN, archived_name
 from persistq.folder.owner import current_owner
+from persistq.folder.tempnames import temp_name
 
 log = logging.getLogger(__name__)
 

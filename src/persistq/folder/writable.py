@@ -10,8 +10,9 @@ from persistq.durability import Durability
 from persistq.folder.admin import purge_folder, remove_markers
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.markers import new_producer_token, write_marker
-from persistq.folder.names import Kind, check_message_name, check_name_length
+from persistq.folder.names import Kind, check_message_name
 from persistq.folder.placement import put_file
+from persistq.folder.tempnames import check_name_length
 
 log = logging.getLogger(__name__)
 
