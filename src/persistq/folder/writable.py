@@ -37,6 +37,7 @@ class WritableFolderQueue(FolderQueueBase):
     ) -> None:
         super().__init__(path, message_extension, task_done_directory, durability=durability)
         self.producer = new_producer_token(self.owner)
+        self._host = self.owner.host  # for the name-length check, without a getpid a put
         self._helo()
 
     def _helo(self) -> None:
@@ -53,7 +54,7 @@ class WritableFolderQueue(FolderQueueBase):
         """
         src = os.fspath(msg)
         name = check_message_name(os.path.basename(src), self.message_extension)
-        check_name_length(name, self.owner.host)
+        check_name_length(name, self._host)
         dst = os.path.join(self.path, name)
         put_file(src, dst, copy=copy, queue=self.path, durability=self.durability)
         return dst
