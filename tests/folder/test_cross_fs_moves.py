@@ -175,3 +175,17 @@ def test_temporary_files_of_dead_owners_are_removed_at_start(tmp_path: Path) -> 
     WritableFolderQueue(queue)
     assert not copy.exists()
     assert foreign.exists()
+
+
+def test_a_fifo_or_symlink_named_like_a_dead_owners_record_is_left_alone(tmp_path: Path) -> None:
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    owner = Owner(os.uname().nodename, dead.pid, 0)
+    fifo = queue / move_record_name(owner, "0123456789ab")
+    os.mkfifo(fifo)
+    link = queue / move_record_name(owner, "ba9876543210")
+    link.symlink_to("/dev/zero")
+    WritableFolderQueue(queue)  # neither blocks nor follows
+    assert fifo.exists() and link.is_symlink()

@@ -27,8 +27,10 @@ import json
 import logging
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from persistq.durability import Durability
 from persistq.folder.files import publish, remove_quietly, sync_dirs, write_json
@@ -78,8 +80,9 @@ def move_across(
     FileExistsError (naming the last name tried) once every destination is taken; on any
     error ``src`` is untouched and neither the copy nor the record is left behind.
     """
+    src = os.path.abspath(src)
     names = iter(destinations)
-    dst = next(names)
+    dst = os.path.abspath(next(names))
     dst_dir = os.path.dirname(dst)
     owner = current_owner()
     unique = uuid.uuid4().hex[:UNIQUE_LEN]
@@ -158,12 +161,11 @@ def _dead(owner: Owner | None) -> bool:
 
 def _take_up(record: str, durability: Durability) -> None:
     try:
-        with open(record, encoding="utf-8") as f:
-            intent = json.load(f)
+        intent = _read_record(record)
         state, src, tmp, src_id = intent["state"], intent["src"], intent["tmp"], intent["src_id"]
     except FileNotFoundError:
         return
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         log.warning("%s is not a persistq move record; left in place", record)
         return
     try:
@@ -178,6 +180,16 @@ def _take_up(record: str, durability: Durability) -> None:
     sync_dirs(durability, os.path.dirname(tmp), os.path.dirname(src))
     remove_quietly(record)
     log.info("%s a move of %s interrupted by a kill (%s)", step.value, src, record)
+
+
+def _read_record(path: str) -> Any:
+    """The JSON of record ``path``, opened as a regular file only (never following a
+    symlink, never blocking on a FIFO); ValueError for anything else."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path!r} is not a regular file")
+        return json.loads(f.read(1 << 16))
 
 
 def _remove_if_same(src: str, src_id: list[int]) -> None:
