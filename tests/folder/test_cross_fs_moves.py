@@ -18,7 +18,7 @@ import persistq
 from persistq import ReadableFolderQueue, WritableFolderQueue
 from persistq.folder import moves
 from persistq.folder.moves import Step, decide
-from persistq.folder.names import MOVE_SUFFIX, TEMP_SUFFIX, Owner
+from persistq.folder.names import MOVE_SUFFIX, TEMP_SUFFIX, Owner, wip_name
 from persistq.folder.tempnames import move_record_name, temp_name
 from tests.crashpoints import crash_points, python_argv, require_strace
 
@@ -189,3 +189,31 @@ def test_a_fifo_or_symlink_named_like_a_dead_owners_record_is_left_alone(tmp_pat
     link.symlink_to("/dev/zero")
     WritableFolderQueue(queue)  # neither blocks nor follows
     assert fifo.exists() and link.is_symlink()
+
+
+def test_a_running_reader_takes_back_no_claim_whose_move_was_published(
+    tmp_path: Path, other_fs: Path
+) -> None:
+    queue, done = tmp_path / "queue", other_fs / "done"
+    reader = ReadableFolderQueue(queue, task_done_directory=done, poll_interval=0.05)
+    # Another consumer, killed after publishing a.tsv into done/ but before unlinking
+    # its claim: what the crash points show, laid out while this reader runs.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    owner = Owner(os.uname().nodename, dead.pid, 0)
+    wip = queue / wip_name("a.tsv", owner, 1)
+    wip.write_text(PAYLOAD)
+    (done / "a.tsv").write_text(PAYLOAD)
+    st = os.stat(wip)
+    record = queue / move_record_name(owner, "0123456789ab")
+    intent = {
+        "state": "ready",
+        "src": str(wip),
+        "tmp": str(done / temp_name("a.tsv", owner, "0123456789ab")),
+        "src_id": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns],
+    }
+    record.write_text(json.dumps(intent))
+    assert reader.recover_abandoned() == []
+    assert os.listdir(queue) == [] or all(n.startswith(".") for n in os.listdir(queue))
+    assert sorted(os.listdir(done)) == ["a.tsv"]
+    reader.dispose()

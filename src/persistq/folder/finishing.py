@@ -9,7 +9,9 @@ import os
 from persistq.durability import Durability
 from persistq.folder import history
 from persistq.folder.files import publish, release, sync_dirs, write_json
+from persistq.folder.moves import finish_moves
 from persistq.folder.names import REASON_SUFFIX, Wip, parse_wip, queued_name
+from persistq.folder.owner import current_owner
 from persistq.folder.placement import archive
 
 log = logging.getLogger(__name__)
@@ -114,10 +116,17 @@ def give_back(
 ) -> str | None:
     """Give claim ``wip_path`` of queue folder ``queue`` back, unfinished, as the same
     attempt; return its queued path, or None if it is gone or its queued name is taken
-    (a warning then says so and the claim stays)."""
+    (a warning then says so and the claim stays).
+
+    Another process's claim is given back only after that process's interrupted move
+    (a task_done across file systems) is finished or rolled back: a claim whose file is
+    done already is not queued again.
+    """
     wip = parse_claim(wip_path, extension)
     src = os.path.join(queue, os.path.basename(os.fspath(wip_path)))
     dst = os.path.join(queue, queued_name(wip.original, wip.attempt, extension))
+    if wip.owner != current_owner():
+        finish_moves(queue, durability)  # its owner's interrupted move decides first
     try:
         publish(src, dst)
     except FileNotFoundError:
