@@ -117,7 +117,7 @@ def write_json(path: str, payload: dict[str, Any], durability: Durability) -> No
     folder = os.path.dirname(path) or "."
     unique = uuid.uuid4().hex[:UNIQUE_LEN]
     tmp = os.path.join(folder, temp_name(os.path.basename(path), current_owner(), unique))
-    with _temporary(tmp, path):
+    with temporary(tmp, path):
         with open(tmp, "x", encoding="utf-8") as f:
             json.dump(payload, f, indent=2)
             f.write("\n")
@@ -191,7 +191,7 @@ def fsync_file(path: str) -> None:
 
 
 @contextlib.contextmanager
-def _temporary(tmp: str, final: str) -> Iterator[None]:
+def temporary(tmp: str, final: str) -> Iterator[None]:
     """Remove ``tmp`` on any error; an OSError that names no file (a full disk) is
     raised again naming ``final``, the file that was being written."""
     try:

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from persistq.durability import Durability
-from persistq.folder.files import publish, remove_quietly, sync_dirs, write_json
+from persistq.folder.files import publish, remove_quietly, sync_dirs, temporary, write_json
 from persistq.folder.names import UNIQUE_LEN, Owner
 from persistq.folder.owner import current_owner, is_alive, is_local
 from persistq.folder.tempnames import move_record_name, move_record_owner, temp_name, temp_owner
@@ -91,14 +91,10 @@ def move_across(
     st = os.stat(src)
     intent = {"format": FORMAT, "state": COPYING, "src": src, "tmp": tmp, "src_id": _identity(st)}
     write_json(record, intent, durability)
-    try:
+    with temporary(record, dst), temporary(tmp, dst):
         copy_file(src, tmp, st, durability)
         write_json(record, {**intent, "state": READY}, durability)
         dst = _publish_first_free(tmp, dst, names)
-    except BaseException:
-        remove_quietly(tmp)
-        remove_quietly(record)
-        raise
     sync_dirs(durability, dst_dir)
     os.unlink(src)
     sync_dirs(durability, os.path.dirname(src))

@@ -12,7 +12,7 @@ import stat
 import uuid
 
 from persistq.durability import Durability
-from persistq.folder.files import exists_error, fsync_file, publish, remove_quietly, sync_dirs
+from persistq.folder.files import exists_error, fsync_file, publish, sync_dirs, temporary
 from persistq.folder.moves import copy_file, move_across
 from persistq.folder.names import UNIQUE_LEN, archived_name
 from persistq.folder.owner import current_owner
@@ -74,12 +74,9 @@ def put_file(src: str, dst: str, *, copy: bool, queue: str, durability: Durabili
         return
     unique = uuid.uuid4().hex[:UNIQUE_LEN]
     tmp = os.path.join(queue, temp_name(os.path.basename(dst), current_owner(), unique))
-    try:
+    with temporary(tmp, dst):
         copy_file(src, tmp, st, durability)
         publish(tmp, dst)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
     sync_dirs(durability, queue)
 
 
