@@ -67,6 +67,13 @@ def reset_dir(path: Path) -> None:
     path.mkdir()
 
 
+def dead_owner() -> Owner:
+    """An owner on this host whose process has exited."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    return Owner(os.uname().nodename, dead.pid, 0)
+
+
 def leftovers(*folders: Path) -> list[str]:
     return [
         n
@@ -165,9 +172,7 @@ def test_a_live_movers_record_and_copy_are_left_alone(tmp_path: Path) -> None:
 def test_temporary_files_of_dead_owners_are_removed_at_start(tmp_path: Path) -> None:
     queue = tmp_path / "queue"
     queue.mkdir()
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    owner = Owner(os.uname().nodename, dead.pid, 0)
+    owner = dead_owner()
     copy = queue / temp_name("a.tsv", owner, "0123456789ab")
     copy.write_text("half a copy")
     foreign = queue / ".a.tsv.1234.pqtmp"  # no owner in its name: not ours to judge
@@ -180,9 +185,7 @@ def test_temporary_files_of_dead_owners_are_removed_at_start(tmp_path: Path) -> 
 def test_a_fifo_or_symlink_named_like_a_dead_owners_record_is_left_alone(tmp_path: Path) -> None:
     queue = tmp_path / "queue"
     queue.mkdir()
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    owner = Owner(os.uname().nodename, dead.pid, 0)
+    owner = dead_owner()
     fifo = queue / move_record_name(owner, "0123456789ab")
     os.mkfifo(fifo)
     link = queue / move_record_name(owner, "ba9876543210")
@@ -198,9 +201,7 @@ def test_a_running_reader_takes_back_no_claim_whose_move_was_published(
     reader = ReadableFolderQueue(queue, task_done_directory=done, poll_interval=0.05)
     # Another consumer, killed after publishing a.tsv into done/ but before unlinking
     # its claim: what the crash points show, laid out while this reader runs.
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    owner = Owner(os.uname().nodename, dead.pid, 0)
+    owner = dead_owner()
     wip = queue / wip_name("a.tsv", owner, 1)
     wip.write_text(PAYLOAD)
     (done / "a.tsv").write_text(PAYLOAD)

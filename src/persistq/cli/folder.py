@@ -10,6 +10,7 @@ import attrs
 
 from persistq.cli.common import CliError, confirm
 from persistq.folder.admin import FolderAdmin, owner_state
+from persistq.folder.manifest import list_files
 from persistq.folder.names import (
     HEARTBEAT_SUFFIX,
     TEMP_SUFFIX,
@@ -115,18 +116,7 @@ class Entry:
 
 def list_entries(path: str) -> list[Entry]:
     """The files of folder ``path`` (not subfolders), sorted; [] if it does not exist."""
-    entries = []
-    try:
-        with os.scandir(path) as it:
-            for item in it:
-                try:
-                    if item.is_file(follow_symlinks=False):
-                        entries.append(Entry(item.name, item.stat(follow_symlinks=False).st_ctime))
-                except FileNotFoundError:
-                    continue
-    except FileNotFoundError:
-        return []
-    return sorted(entries, key=lambda e: e.name)
+    return sorted((Entry(name, st.st_ctime) for name, st in list_files(path)), key=lambda e: e.name)
 
 
 def wips(path: str, extension: str) -> list[str]:

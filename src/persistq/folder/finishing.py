@@ -47,15 +47,22 @@ def finish(
     else:
         dst = archive(src, done_directory, wip.original, queue=queue, durability=durability)
     if wip.attempt > 1:  # earlier attempts failed: their history ends in success
-        history.record(
-            queue,
-            wip.original,
-            history.DONE,
-            attempt=wip.attempt,
-            owner=wip.owner,
-            durability=durability,
-        )
+        _record(queue, wip, history.DONE, durability)
     return dst
+
+
+def _record(
+    queue: str, wip: Wip, event: str, durability: Durability, reason: str | None = None
+) -> None:
+    history.record(
+        queue,
+        wip.original,
+        event,
+        attempt=wip.attempt,
+        owner=wip.owner,
+        durability=durability,
+        reason=reason,
+    )
 
 
 def fail(
@@ -78,15 +85,7 @@ def fail(
     wip = parse_claim(wip_path, extension)
     src = os.path.join(queue, os.path.basename(os.fspath(wip_path)))
     release(src)
-    history.record(
-        queue,
-        wip.original,
-        history.FAILED,
-        attempt=wip.attempt,
-        owner=wip.owner,
-        durability=durability,
-        reason=reason,
-    )
+    _record(queue, wip, history.FAILED, durability, reason)
     if wip.attempt < max_attempts:
         dst = os.path.join(queue, queued_name(wip.original, wip.attempt + 1, extension))
         publish(src, dst)

@@ -75,7 +75,7 @@ def read_manifest(
     done_directory = done_directory or os.path.join(queue, "done")
     failed_directory = failed_directory or os.path.join(queue, "failed")
     records = []
-    for name, st in _files(queue):
+    for name, st in list_files(queue):
         kind = classify(name, extension)
         if kind is Kind.MESSAGE:
             original, attempt = parse_queued(name, extension)
@@ -87,7 +87,7 @@ def read_manifest(
             base = _record(queue, wip.original, IN_PROGRESS, path, wip.attempt, st)
             records.append(attrs.evolve(base, owner=owner, owner_state=owner_state(wip.owner)))
     for status, folder in ((FAILED_STATUS, failed_directory), (DONE_STATUS, done_directory)):
-        for name, st in _files(folder):
+        for name, st in list_files(folder):
             if classify(name, extension) is Kind.MESSAGE:
                 original = parse_archived(name)[0]
                 records.append(_record(queue, original, status, os.path.join(folder, name), 0, st))
@@ -122,7 +122,9 @@ def _attempts_made(events: tuple[Event, ...], status: str) -> int:
     return max(last, 1)
 
 
-def _files(folder: str) -> list[tuple[str, os.stat_result]]:
+def list_files(folder: str) -> list[tuple[str, os.stat_result]]:
+    """The regular files of ``folder`` (not subfolders or symlinks) with their lstat,
+    unsorted; [] if it does not exist."""
     found = []
     try:
         with os.scandir(folder) as it:
