@@ -5,6 +5,7 @@ claims kept unless ``--all``, every crash point of reset leaves the folder usabl
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -154,3 +155,36 @@ def test_watch_keeps_a_trigger_name_used_again_by_the_library_rule(tmp_path: Pat
     assert sorted(os.listdir(done)) == ["x.again2.trigger", "x.trigger"]
     assert (done / "x.trigger").read_text() == "yesterday\n"
     assert (done / "x.again2.trigger").read_text() == "today\n"
+
+
+def test_requeue_killed_at_any_point_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    require_strace()
+    q = tmp_path / "q"
+    dead = Owner(socket.gethostname(), dead_pid(), 1)
+
+    def prepare() -> None:
+        shutil.rmtree(q, ignore_errors=True)
+        (q / "failed").mkdir(parents=True)
+        (q / "failed" / "f.tsv").write_text("failed file")
+        (q / "failed" / "f.tsv.reason.json").write_text("{}")
+        (q / wip_name("c.tsv", dead, 1)).write_text("claimed file")
+
+    code = (
+        "from persistq.cli import main\n"
+        f"main(['requeue', {str(q)!r}])\n"
+        f"raise SystemExit(main(['requeue', '--failed', {str(q)!r}]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    syscalls = ("rename", "renameat2", "unlink", "write")
+    for point in crash_points(python_argv(code), syscalls, prepare=prepare, env=env):
+        f_places = [p for p in (q / "f.tsv", q / "failed" / "f.tsv") if p.exists()]
+        c_places = [n for n in os.listdir(q) if n.startswith("c.tsv")]
+        assert len(f_places) == 1 and len(c_places) == 1, f"{point}: {f_places} {c_places}"
+        assert persistq("requeue", str(q)).returncode == 0
+        assert persistq("requeue", "--failed", str(q)).returncode == 0
+        assert sorted(n for n in os.listdir(q) if not n.startswith(".")) == [
+            "c.tsv",
+            "f.tsv",
+            "failed",
+        ], point
+        assert (q / "f.tsv").read_text() == "failed file"
