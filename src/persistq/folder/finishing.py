@@ -9,7 +9,7 @@ import os
 from persistq.durability import Durability
 from persistq.folder import history
 from persistq.folder.files import publish, release, sync_dirs, write_json
-from persistq.folder.moves import finish_moves
+from persistq.folder.moves import settle_owner
 from persistq.folder.names import REASON_SUFFIX, Wip, parse_wip, queued_name
 from persistq.folder.owner import current_owner
 from persistq.folder.placement import archive
@@ -125,7 +125,7 @@ def give_back(
     src = os.path.join(queue, os.path.basename(os.fspath(wip_path)))
     dst = os.path.join(queue, queued_name(wip.original, wip.attempt, extension))
     if wip.owner != current_owner():
-        finish_moves(queue, durability)  # its owner's interrupted move decides first
+        settle_owner(queue, wip.owner, durability)  # its interrupted move decides first
     try:
         publish(src, dst)
     except FileNotFoundError:

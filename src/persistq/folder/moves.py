@@ -149,6 +149,22 @@ def finish_moves(folder: str, durability: Durability) -> int:
     return len(records) + len(temps)
 
 
+_settled: set[tuple[str, Owner]] = set()
+"""(folder, owner) pairs whose moves are all taken up: the owner was dead then, and a
+dead owner writes no new records."""
+
+
+def settle_owner(folder: str, owner: Owner, durability: Durability) -> None:
+    """Make sure ``owner``'s interrupted moves in ``folder`` are taken up (when it is
+    dead) before one of its claims is given back; one listing per dead owner."""
+    if (folder, owner) in _settled:
+        return
+    dead = _dead(owner)  # judged before listing, so the listing holds all it wrote
+    finish_moves(folder, durability)
+    if dead:
+        _settled.add((folder, owner))
+
+
 def _dead(owner: Owner | None) -> bool:
     if owner is None or owner == current_owner():
         return False
