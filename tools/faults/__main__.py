@@ -21,7 +21,7 @@ FAMILIES: dict[str, list[Chain]] = {
         lambda d, r, k: pq.run_chain(d, r, k, method="fork"),
         lambda d, r, k: pq.run_chain(d, r, k, method="spawn"),
     ],
-    "folder": [folder.run_chain],
+    "folder": folder.CHAINS,
 }
 
 

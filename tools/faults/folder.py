@@ -13,9 +13,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from persistq import ReadableFolderQueue, WritableFolderQueue
@@ -61,11 +64,16 @@ def pipeline(run_dir: str, queue: str, done: str, source: str, ledger: str) -> N
     join_workers(workers)
 
 
-def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -> ChainReport:
-    """``kills`` runs SIGKILLed at random moments, then one clean run; audited."""
+def run_chain(
+    workdir: Path, rng: random.Random, kills: int, items: int = 400, *, far: Path | None = None
+) -> ChainReport:
+    """``kills`` runs SIGKILLed at random moments, then one clean run; audited. With
+    ``far`` (a directory on another file system) the source files and done/ live
+    there: every put and task_done is a move across file systems."""
     report = ChainReport(family="folder queues")
     names = [f"item_{i:04d}{EXTENSION}" for i in range(items)]
-    feed, source, queue, done = (workdir / d for d in ("feed", "source", "queue", "done"))
+    feed, source, done = ((far or workdir) / d for d in ("feed", "source", "done"))
+    queue = workdir / "queue"
     for directory in (feed, source, queue, done):
         directory.mkdir()
     for name in names:
@@ -97,6 +105,34 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -
         report.violations.append(f"left in the queue after the clean run: {stranded[:5]}")
     audit_loads(workdir / "ledger.txt", names, completed_in, report)
     return report
+
+
+def run_cross_fs_chain(workdir: Path, rng: random.Random, kills: int) -> ChainReport:
+    """:func:`run_chain` with the source folder and done/ on a tmpfs mounted under
+    ``workdir`` (needs root, as in CI; elsewhere the chain runs on one file system and
+    its family name says so)."""
+    far = workdir / "other-fs"
+    far.mkdir()
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if mount and umount:
+        tmpfs = [mount, "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(far)]
+        if subprocess.run(tmpfs, capture_output=True, check=False).returncode == 0:
+            try:
+                return _cross_fs(run_chain(workdir, rng, kills, far=far))
+            finally:
+                subprocess.run([umount, "-l", str(far)], check=False)
+    report = run_chain(workdir, rng, kills)
+    report.family = "folder queues (no second file system: mounting a tmpfs needs root)"
+    return report
+
+
+def _cross_fs(report: ChainReport) -> ChainReport:
+    report.family = "folder queues across file systems"
+    return report
+
+
+CHAINS: list[Callable[[Path, random.Random, int], ChainReport]] = [run_chain, run_cross_fs_chain]
+"""The folder family's topologies: one file system, and source/done on another."""
 
 
 def _messages(queue: Path) -> list[str]:

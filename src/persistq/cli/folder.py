@@ -8,19 +8,34 @@ from collections.abc import Iterable
 
 import attrs
 
-from persistq.cli.common import CliError
+from persistq.cli.common import CliError, confirm
+from persistq.folder.admin import FolderAdmin, owner_state
+from persistq.folder.manifest import list_files
 from persistq.folder.names import (
     HEARTBEAT_SUFFIX,
     TEMP_SUFFIX,
     Kind,
-    Owner,
     classify,
     marker_kind,
     normalize_extension,
     parse_queued,
     parse_wip,
 )
-from persistq.folder.owner import is_alive, is_local
+
+__all__ = [
+    "DONE_FOLDER",
+    "FAILED_FOLDER",
+    "SIDE_FILES",
+    "Entry",
+    "extension_of",
+    "infer_extension",
+    "is_retry",
+    "list_entries",
+    "owner_state",
+    "refuse_prefix",
+    "take_back_claims",
+    "wips",
+]
 
 DONE_FOLDER = "done"
 FAILED_FOLDER = "failed"
@@ -66,11 +81,28 @@ def extension_of(path: str, given: str | None) -> str:
     return ext or ".tsv"
 
 
-def owner_state(owner: Owner) -> str:
-    """``alive`` or ``dead`` for an owner on this host, ``remote`` for another host."""
-    if not is_local(owner):
-        return "remote"
-    return "alive" if is_alive(owner) else "dead"
+def take_back_claims(admin: FolderAdmin, *, everything: bool, yes: bool) -> list[str]:
+    """Give back the claims of dead owners; with ``everything``, of live (and remote)
+    owners too, after asking (``yes``: without asking). Return the queued paths."""
+    live = sorted(
+        {f"{c.wip.owner.host}:{c.wip.owner.pid}" for c in admin.claims() if c.state != "dead"}
+    )
+    if everything and live:
+        confirm(
+            f"{admin.path}: take back claims of processes that may still run "
+            f"({', '.join(live)})? Only if nothing is running",
+            yes=yes,
+        )
+    return admin.take_back(live=everything)
+
+
+def refuse_prefix(path: str, prefix: str | None) -> None:
+    """CliError if ``--prefix`` was given for folder queue ``path`` (it names journals)."""
+    if prefix is not None:
+        raise CliError(
+            f"{path}: --prefix {prefix!r} names journals of a pickup directory, and this is "
+            "a folder queue (no journals here); drop --prefix"
+        )
 
 
 @attrs.frozen
@@ -84,18 +116,7 @@ class Entry:
 
 def list_entries(path: str) -> list[Entry]:
     """The files of folder ``path`` (not subfolders), sorted; [] if it does not exist."""
-    entries = []
-    try:
-        with os.scandir(path) as it:
-            for item in it:
-                try:
-                    if item.is_file(follow_symlinks=False):
-                        entries.append(Entry(item.name, item.stat(follow_symlinks=False).st_ctime))
-                except FileNotFoundError:
-                    continue
-    except FileNotFoundError:
-        return []
-    return sorted(entries, key=lambda e: e.name)
+    return sorted((Entry(name, st.st_ctime) for name, st in list_files(path)), key=lambda e: e.name)
 
 
 def wips(path: str, extension: str) -> list[str]:

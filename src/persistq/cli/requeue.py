@@ -8,13 +8,11 @@ import logging
 import os
 import sys
 
-from persistq.cli.common import EXIT_OK, CliError, confirm, existing_dir
-from persistq.cli.folder import extension_of, owner_state, wips
+from persistq.cli.common import EXIT_OK, CliError, existing_dir
+from persistq.cli.folder import extension_of, refuse_prefix, take_back_claims
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.progress import Progress
-from persistq.folder import ReadableFolderQueue
-from persistq.folder.files import publish
-from persistq.folder.names import parse_wip, queued_name
+from persistq.folder.admin import FolderAdmin
 from persistq.journal.codec import escape_field
 from persistq.journal.writer import JournalWriter
 
@@ -24,6 +22,8 @@ EXAMPLES = """\
 examples:
   persistq requeue /data/queue/loads              # take back claims of dead processes
   persistq requeue --all /data/queue/loads        # every claim (asks: is nothing running?)
+  persistq requeue --failed /data/queue/loads     # failed/ back into the queue
+  persistq requeue --failed /data/queue/loads b.tsv
   persistq requeue /data/pickup/run-0412 > outstanding.tsv
   persistq requeue --prefix items --output items_requested_PID0.tsv /data/pickup/run-0412
 
@@ -44,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", metavar="PATH", help="queue folder or pickup directory")
+    parser.add_argument(
+        "names", metavar="NAME", nargs="*", help="with --failed: only these failed files"
+    )
+    parser.add_argument(
+        "--failed",
+        action="store_true",
+        help="folder queue: send the files in failed/ back (attempts reset, history kept)",
+    )
     parser.add_argument(
         "--all",
         action="store_true",
@@ -120,60 +128,34 @@ def requeue_pickup(path: str, names: list[str], args: argparse.Namespace) -> int
     return EXIT_OK
 
 
-def restore_all(path: str, extension: str) -> list[str]:
-    """Rename every wip file of queue folder ``path`` back to its queued name (as
-    ``WritableFolderQueue.reset_processing_files`` does, without announcing a producer)."""
-    restored = []
-    for name in wips(path, extension):
-        wip = parse_wip(name)
-        if wip is None:
-            continue
-        dst = os.path.join(path, queued_name(wip.original, wip.attempt, extension))
-        try:
-            publish(os.path.join(path, name), dst)
-        except FileExistsError:
-            log.warning("cannot take back %s: %s exists; left in place", name, dst)
-            continue
-        except FileNotFoundError:
-            continue
-        restored.append(dst)
-    return restored
-
-
 def requeue_folder(path: str, args: argparse.Namespace) -> int:
     """Take back the claims of dead owners (or, with ``--all``, every claim)."""
     ext = extension_of(path, args.extension)
-    before = wips(path, ext)
-    if args.all:
-        live = sorted(
-            {
-                f"{w.owner.host}:{w.owner.pid}"
-                for n in before
-                if (w := parse_wip(n)) is not None and owner_state(w.owner) != "dead"
-            }
-        )
-        if live:
-            confirm(
-                f"{path}: take back {len(before)} claimed file(s), some held by processes that "
-                f"may still run ({', '.join(live)})? Only if nothing is running",
-                yes=args.yes,
-            )
-        restored = restore_all(path, ext)
-    else:
-        reader = ReadableFolderQueue(path, ext)  # takes back dead owners' claims
-        reader.dispose()
-        after = set(wips(path, ext))
-        restored = [n for n in before if n not in after]
+    refuse_prefix(path, args.prefix)
+    admin = FolderAdmin(path, ext)
+    restored = take_back_claims(admin, everything=args.all, yes=args.yes)
     for name in restored:
         log.info("took back %s", name)
-    left = wips(path, ext)
-    print(f"{path}: took back {len(restored)} file(s); {len(left)} still claimed")
+    print(f"{path}: took back {len(restored)} file(s); {len(admin.claims())} still claimed")
+    return EXIT_OK
+
+
+def requeue_failed(path: str, args: argparse.Namespace) -> int:
+    """Send the failed files of folder queue ``path`` (or ``args.names``) back."""
+    admin = FolderAdmin(path, extension_of(path, args.extension))
+    requeued = admin.requeue_failed(args.names)
+    left = len(admin.failed_files())
+    print(f"{path}: requeued {len(requeued)} failed file(s); {left} left in failed/")
     return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     """Requeue what ``args.path`` holds."""
     path = existing_dir(args.path)
+    if args.failed:
+        return requeue_failed(path, args)
+    if args.names:
+        raise CliError(f"NAME arguments ({' '.join(args.names)}) go with --failed")
     names = sorted(os.listdir(path))
     if group_journals(names):
         return requeue_pickup(path, names, args)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import shlex
 
 from persistq.cli.common import EXIT_OK, confirm, existing_dir
-from persistq.cli.folder import extension_of, wips
+from persistq.cli.folder import extension_of, refuse_prefix, take_back_claims
 from persistq.cli.pickup import JournalReader, group_journals
-from persistq.folder import WritableFolderQueue
-from persistq.folder.names import marker_name
+from persistq.folder.admin import FolderAdmin
 from persistq.journal.naming import journal_file_name
 from persistq.journal.writer import JournalWriter
 
@@ -23,8 +21,9 @@ examples:
   persistq reset /data/queue/loads          # asks first
   persistq reset --yes /data/pickup/run-0412
 
-Folder queue: removes every producer marker (helo/done/failed) and takes back every
-claimed file -- only when nothing runs. Pickup directory: journals the outstanding
+Folder queue: removes every producer marker (helo/done/failed) -- only when no
+producer runs -- and takes back the files claimed by dead processes (--all: by live
+ones too, after asking). Pickup directory: journals the outstanding
 work as completed (in a journal of its own, which you may delete to undo), so that a
 run with this previous_pickup_dir requeues nothing.
 """
@@ -61,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument("--extension", help="folder queue: the message extension")
         parser.add_argument("--prefix", help="pickup directory: only this journal prefix")
+        if name == "reset":
+            parser.add_argument(
+                "--all",
+                action="store_true",
+                help="folder queue: take back claims of live processes too (asks)",
+            )
         parser.set_defaults(run=runner)
 
 
@@ -107,18 +112,19 @@ def run_reset(args: argparse.Namespace) -> int:
         print(reset_undo_text(written))
         return EXIT_OK
     ext = extension_of(path, args.extension)
+    refuse_prefix(path, args.prefix)
+    admin = FolderAdmin(path, ext)  # no producer: a killed reset leaves no marker behind
+    dead = sum(c.state == "dead" for c in admin.claims())
     confirm(
-        f"{path}: remove every producer marker and take back {len(wips(path, ext))} claimed "
-        "file(s)? Only if nothing is running",
+        f"{path}: remove every producer marker and take back {dead} file(s) claimed by dead "
+        "processes? Only if no producer is running",
         yes=args.yes,
     )
-    queue = WritableFolderQueue(path, ext)
-    queue.purge_control_messages()
-    # The CLI is no producer: take back the helo marker that the queue announced.
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(path, marker_name(queue.producer, "helo")))
-    restored = queue.reset_processing_files()
-    print(f"{path}: markers removed, {len(restored)} claimed file(s) taken back")
+    markers = admin.remove_markers()
+    restored = take_back_claims(admin, everything=args.all, yes=args.yes)
+    left = len(admin.claims())
+    kept = f"; {left} still claimed by live processes (--all takes them too)" if left else ""
+    print(f"{path}: {markers} marker(s) removed, {len(restored)} claimed file(s) taken back{kept}")
     return EXIT_OK
 
 
@@ -134,7 +140,11 @@ def run_purge(args: argparse.Namespace) -> int:
         print(f"{path}: deleted {len(journals)} journal file(s)")
         return EXIT_OK
     ext = extension_of(path, args.extension)
+    refuse_prefix(path, args.prefix)
     confirm(f"{path}: delete every *{ext} message, claim and marker?", yes=args.yes)
-    WritableFolderQueue(path, ext).purge()
-    print(f"{path}: purged")
+    purged = FolderAdmin(path, ext).purge()
+    print(
+        f"{path}: deleted {purged.messages} message(s), {purged.claims} claimed file(s), "
+        f"{purged.markers} marker(s) and {purged.leases} lease(s)"
+    )
     return EXIT_OK

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from persistq.cli import manifest
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -65,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--extension",
         help="folder queue: the message extension (default: the one its files use)",
     )
+    manifest.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -293,6 +295,8 @@ def folder_status(path: str, extension: str | None) -> Report:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status of ``args.path``; 0 if healthy, 1 if not."""
+    if args.files:
+        return manifest.run(args)
     path = existing_dir(args.path)
     names = sorted(os.listdir(path))
     if is_state_dir(path):

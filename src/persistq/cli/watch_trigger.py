@@ -26,8 +26,7 @@ from persistq.cli.watch_job import (
 )
 from persistq.cli.watch_retry import RetryWait, backoff_delay
 from persistq.folder import ReadableFolderQueue
-from persistq.folder.files import publish, release
-from persistq.folder.names import parse_wip, queued_name
+from persistq.folder.names import parse_wip
 
 log = logging.getLogger("persistq.cli.watch")
 
@@ -83,13 +82,11 @@ class Shared:
             self.progress.update(self.finished, f"({self.failures} failed)")
 
     def give_back(self, wip: str) -> None:
-        """Put a claimed trigger back, unfinished, as the same attempt."""
-        parsed = parse_wip(os.path.basename(wip))
-        assert parsed is not None
-        dst = os.path.join(self.path, queued_name(parsed.original, parsed.attempt, self.extension))
-        publish(wip, dst)
-        release(wip)
-        log.warning("%s: given back unfinished (as %s)", parsed.original, os.path.basename(dst))
+        """Put a claimed trigger back, unfinished, as the same attempt (through the
+        reader: the library's one way to undo a claim)."""
+        queued = self.reader.give_back(wip)
+        if queued is not None:
+            log.warning("%s: given back unfinished (as %s)", wip, os.path.basename(queued))
 
 
 class TriggerJob:

@@ -6,7 +6,8 @@ import logging
 import os
 
 from persistq.durability import Durability, check_durability
-from persistq.folder.files import publish, release, sync_dirs
+from persistq.folder.finishing import give_back, parse_claim
+from persistq.folder.moves import finish_moves
 from persistq.folder.names import (
     Kind,
     Owner,
@@ -15,8 +16,6 @@ from persistq.folder.names import (
     classify,
     normalize_extension,
     parse_queued,
-    parse_wip,
-    queued_name,
     wip_name,
 )
 from persistq.folder.owner import current_owner
@@ -44,6 +43,8 @@ class FolderQueueBase:
         _make_folder(self.path, "queue folder")
         if self.task_done_directory is not None:
             _make_folder(self.task_done_directory, "task_done_directory")
+            check_apart(self.path, self.task_done_directory, "task_done_directory")
+        finish_moves(self.path, self.durability)
 
     @property
     def owner(self) -> Owner:
@@ -64,35 +65,25 @@ class FolderQueueBase:
         return os.path.join(self.path, self._parse_wip(msg).original)
 
     def _parse_wip(self, msg: str | os.PathLike[str]) -> Wip:
-        name = os.path.basename(os.fspath(msg))
-        wip = parse_wip(name)
-        if wip is None or not wip.original.endswith(self.message_extension):
-            raise ValueError(f"not a work-in-progress file of this queue: {os.fspath(msg)!r}")
-        return wip
+        return parse_claim(msg, self.message_extension)
 
     def _names(self, kind: Kind) -> list[str]:
         ext = self.message_extension
         return [n for n in os.listdir(self.path) if classify(n, ext) is kind]
 
-    def _restore(self, name: str) -> str | None:
-        """Rename wip file ``name`` back to its queued name; its path, or None if it cannot be."""
-        wip = self._parse_wip(name)
-        src = os.path.join(self.path, name)
-        dst = os.path.join(
-            self.path, queued_name(wip.original, wip.attempt, self.message_extension)
+    def give_back(self, wip_path: str | os.PathLike[str]) -> str | None:
+        """Give a claimed file back to the queue, unfinished, as the same attempt.
+
+        Returns its queued path, or None if the claim is gone or its queued name is
+        taken (the claim then stays, and a warning says so). The one way to undo a
+        claim: readers, ``reset`` and the command line all use it.
+        """
+        return give_back(
+            self.path, wip_path, extension=self.message_extension, durability=self.durability
         )
-        try:
-            publish(src, dst)
-        except FileNotFoundError:
-            return None
-        except FileExistsError:
-            if os.path.lexists(src):
-                log.warning("cannot restore %s: %s exists; left in place", src, dst)
-            return None
-        release(src)
-        sync_dirs(self.durability, self.path)
-        log.info("restored %s to %s", src, dst)
-        return dst
+
+    def _restore(self, name: str) -> str | None:
+        return self.give_back(name)
 
 
 def _make_folder(path: str, what: str) -> None:
@@ -100,3 +91,13 @@ def _make_folder(path: str, what: str) -> None:
         os.makedirs(path, exist_ok=True)
     except FileExistsError:
         raise NotADirectoryError(f"{what} {path!r} exists and is not a directory") from None
+
+
+def check_apart(queue: str, directory: str, what: str) -> None:
+    """Raise ValueError naming ``directory`` if it is queue folder ``queue`` itself (its
+    files would be handed out again for ever)."""
+    if os.path.samefile(queue, directory):
+        raise ValueError(
+            f"{what} {directory!r} is the queue folder itself: finished files would be "
+            "queued again for ever; use another folder (e.g. a 'done' subfolder)"
+        )

@@ -9,7 +9,6 @@ import errno
 import json
 import logging
 import os
-import shutil
 import stat
 import threading
 import uuid
@@ -17,7 +16,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from persistq.durability import Durability, fsync_directory
-from persistq.folder.names import temp_name
+from persistq.folder.names import UNIQUE_LEN
+from persistq.folder.owner import current_owner
+from persistq.folder.tempnames import temp_name
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,9 @@ def write_json(path: str, payload: dict[str, Any], durability: Durability) -> No
     """Write ``payload`` as a small JSON file at ``path``: a temporary name, then a rename,
     so a reader never sees half of it (with ``durability="fsync"``, synced first)."""
     folder = os.path.dirname(path) or "."
-    tmp = os.path.join(folder, temp_name(os.path.basename(path), uuid.uuid4().hex[:12]))
-    with _temporary(tmp, path):
+    unique = uuid.uuid4().hex[:UNIQUE_LEN]
+    tmp = os.path.join(folder, temp_name(os.path.basename(path), current_owner(), unique))
+    with temporary(tmp, path):
         with open(tmp, "x", encoding="utf-8") as f:
             json.dump(payload, f, indent=2)
             f.write("\n")
@@ -131,49 +133,6 @@ def sync_dirs(durability: Durability, *paths: str) -> None:
     if durability == "fsync":
         for path in dict.fromkeys(paths):
             fsync_directory(path)
-
-
-def transfer(src: str, dst: str, *, copy: bool, durability: Durability) -> None:
-    """Make file ``src`` appear complete as ``dst``, never overwriting; keep ``src`` if ``copy``.
-
-    Same file system: one atomic publish (after an fsync of the data with
-    ``durability="fsync"``). Otherwise (or when copying) the data goes to a
-    temporary name beside ``dst``, is fsynced (unless ``durability="none"``), then
-    published; the source is removed only after that. On any error ``src`` is untouched
-    and no temporary file is left behind.
-    """
-    if os.path.isdir(src):
-        raise IsADirectoryError(errno.EISDIR, f"not a file: {src!r}", src)
-    if not os.path.isfile(src):
-        raise FileNotFoundError(errno.ENOENT, f"no such file: {src!r}", src)
-    if os.path.lexists(dst):
-        raise exists_error(dst)
-    src_dir, dst_dir = os.path.dirname(src) or ".", os.path.dirname(dst) or "."
-    if not copy:
-        if durability == "fsync":
-            _fsync_file(src)
-        try:
-            publish(src, dst)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-        else:
-            sync_dirs(durability, dst_dir, src_dir)
-            return
-    tmp = os.path.join(dst_dir, temp_name(os.path.basename(dst), uuid.uuid4().hex[:12]))
-    with _temporary(tmp, dst):
-        with open(src, "rb") as fin, open(tmp, "xb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            if durability != "none":
-                fout.flush()
-                os.fsync(fout.fileno())
-        times = os.stat(src)  # keep the times; the mode comes from the umask, as created
-        os.utime(tmp, ns=(times.st_atime_ns, times.st_mtime_ns))
-        publish(tmp, dst)
-    sync_dirs(durability, dst_dir)
-    if not copy:
-        os.unlink(src)
-        sync_dirs(durability, src_dir)
 
 
 def claim(src: str, wip: str) -> bool:
@@ -222,7 +181,8 @@ def release(wip: str) -> None:
     _held.discard(wip)
 
 
-def _fsync_file(path: str) -> None:
+def fsync_file(path: str) -> None:
+    """fsync the data of file ``path``."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -231,23 +191,24 @@ def _fsync_file(path: str) -> None:
 
 
 @contextlib.contextmanager
-def _temporary(tmp: str, final: str) -> Iterator[None]:
+def temporary(tmp: str, final: str) -> Iterator[None]:
     """Remove ``tmp`` on any error; an OSError that names no file (a full disk) is
     raised again naming ``final``, the file that was being written."""
     try:
         yield
     except OSError as exc:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         if exc.filename is None:
             message = f"{final}: {exc.strerror}; nothing was written there"
             raise OSError(exc.errno, message, final) from exc
         raise
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
 
 
-def _remove_quietly(path: str) -> None:
+def remove_quietly(path: str) -> None:
+    """Remove ``path`` if it exists; a failure is logged, not raised."""
     try:
         os.unlink(path)
     except FileNotFoundError:

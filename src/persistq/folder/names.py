@@ -11,7 +11,10 @@ Every state of a message is a file name that a person can read with ``ls``:
 - ``data.again2.tsv``, in the task-done or failed directory: the second message named
   ``data.tsv`` to end there (the first keeps its name);
 - ``<owner>.heartbeat``: a reader's lease, refreshed while it holds claims;
-- names starting with ``.`` or ending with ``.pqtmp``: temporary files, never read.
+- names starting with ``.`` or ending with ``.pqtmp``: temporary files, never read;
+  ``.<final>@<owner>@<unique>.pqtmp`` is one being written by ``owner``, and
+  ``.<unique>@<owner>.pqmove`` the record of a move across file systems (see
+  :mod:`persistq.folder.moves`).
 
 Anything else is a foreign file: ignored and left untouched.
 """
@@ -26,14 +29,23 @@ import attrs
 
 WIP_SUFFIX = ".wip"
 TEMP_SUFFIX = ".pqtmp"
+MOVE_SUFFIX = ".pqmove"
+NAME_MAX = 255
+"""The longest file name (in bytes) that Linux file systems accept."""
+REASON_SUFFIX = ".reason.json"
+"""Beside a file in the failed folder: why it failed."""
+UNIQUE_LEN = 12
+"""Length of the random part of temporary and record names."""
 HEARTBEAT_SUFFIX = ".heartbeat"
 MARKER_KINDS = ("helo", "done", "failed")
 RESERVED_SUFFIXES = (WIP_SUFFIX, TEMP_SUFFIX, HEARTBEAT_SUFFIX, *(f".{k}" for k in MARKER_KINDS))
 
-_SEP = "@"
+SEP = "@"
+"""Separates the fields of wip, temporary and record names."""
 _HOST_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
 _RETRY = re.compile(r"\.retry([0-9]+)$")
+_AGAIN = re.compile(r"\.again([0-9]+)$")
 
 
 class Kind(enum.Enum):
@@ -62,7 +74,18 @@ class Owner:
     @property
     def token(self) -> str:
         """The owner as it appears in file names: ``host@pid@start``, host escaped."""
-        return _SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
+        return SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
+
+    @classmethod
+    def from_token(cls, token: str) -> Owner | None:
+        """The owner that :attr:`token` wrote, or None if ``token`` is not one."""
+        parts = token.split(SEP)
+        if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[1:]):
+            return None
+        try:
+            return cls(unescape_host(parts[0]), int(parts[1]), int(parts[2]))
+        except ValueError:
+            return None
 
 
 @attrs.frozen
@@ -108,7 +131,7 @@ def normalize_extension(extension: str) -> str:
     (``.wip``, ``.helo``, ...) and ones with separators are rejected.
     """
     ext = extension if extension.startswith(".") else "." + extension
-    if len(ext) < 2 or "/" in ext or "\\" in ext or "\0" in ext or _SEP in ext:
+    if len(ext) < 2 or "/" in ext or "\\" in ext or "\0" in ext or SEP in ext:
         raise ValueError(f"invalid message_extension {extension!r}")
     if ext in RESERVED_SUFFIXES:
         raise ValueError(f"message_extension {extension!r} is reserved by the folder queue")
@@ -196,6 +219,16 @@ def archived_name(original: str, occurrence: int) -> str:
     return f"{stem}.again{occurrence}{dot}{extension}"
 
 
+def parse_archived(name: str) -> tuple[str, int]:
+    """``(original, occurrence)`` for the name of a message (which has an extension) in
+    a done or failed folder: inverts :func:`archived_name`."""
+    stem, dot, extension = name.rpartition(".")
+    match = _AGAIN.search(stem)
+    if not dot or match is None or int(match.group(1)) < 2:
+        return name, 1
+    return f"{stem[: match.start()]}.{extension}", int(match.group(1))
+
+
 def parse_queued(name: str, extension: str) -> tuple[str, int]:
     """``(original, attempt)`` for a message name: inverts :func:`queued_name`."""
     stem = name[: -len(extension)]
@@ -208,25 +241,19 @@ def parse_queued(name: str, extension: str) -> tuple[str, int]:
 def wip_name(original: str, owner: Owner, attempt: int) -> str:
     """The work-in-progress name of ``original`` claimed by ``owner`` for ``attempt``."""
     check_base_name(original)
-    return f"{original}{_SEP}{owner.token}{_SEP}{attempt}{WIP_SUFFIX}"
+    return f"{original}{SEP}{owner.token}{SEP}{attempt}{WIP_SUFFIX}"
 
 
 def parse_wip(name: str) -> Wip | None:
     """The parsed wip name, or None if ``name`` is not one (it is then a foreign file)."""
     if not name.endswith(WIP_SUFFIX):
         return None
-    parts = name[: -len(WIP_SUFFIX)].rsplit(_SEP, 4)
+    parts = name[: -len(WIP_SUFFIX)].rsplit(SEP, 4)
     if len(parts) != 5:
         return None
     original, host, pid, start, attempt = parts
-    numbers = (pid, start, attempt)
-    if not (original and host and all(n.isascii() and n.isdigit() for n in numbers)):
-        return None
-    try:
-        owner = Owner(unescape_host(host), int(pid), int(start))
-    except ValueError:
-        return None
-    if int(attempt) < 1:
+    owner = Owner.from_token(SEP.join((host, pid, start))) if host else None
+    if not (original and owner and attempt.isascii() and attempt.isdigit()) or int(attempt) < 1:
         return None
     return Wip(original, owner, int(attempt))
 
@@ -234,8 +261,3 @@ def parse_wip(name: str) -> Wip | None:
 def heartbeat_name(owner: Owner) -> str:
     """The lease file name of ``owner``."""
     return owner.token + HEARTBEAT_SUFFIX
-
-
-def temp_name(final: str, unique: str) -> str:
-    """A temporary name for a file that will be renamed to ``final``: hidden, never read."""
-    return f".{final}.{unique}{TEMP_SUFFIX}"

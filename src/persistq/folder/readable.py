@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import time
@@ -15,16 +14,11 @@ import attrs
 from persistq.durability import Durability
 from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
-from persistq.folder.files import claim, publish, release, sync_dirs, transfer, write_json
+from persistq.folder.files import claim, sync_dirs
+from persistq.folder.finishing import fail, finish
 from persistq.folder.lease import Heartbeat, lease_expired
 from persistq.folder.markers import MarkerBook
-from persistq.folder.names import (
-    Kind,
-    archived_name,
-    classify,
-    parse_queued,
-    queued_name,
-)
+from persistq.folder.names import Kind, classify, parse_queued
 from persistq.folder.owner import current_owner, is_alive, is_local
 from persistq.folder.waking import (
     OBSERVER_CHOICES,
@@ -379,34 +373,13 @@ class FolderReader(FolderQueueBase):
         """Finish a claimed message: move it to ``task_done_directory`` under its original
         name and return that path, or delete it. If an earlier message of that name is
         there, both are kept: this one as ``<name>.againN<ext>`` (a warning says so)."""
-        wip = self._parse_wip(wip_path)
-        src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
-        release(src)
-        if self.task_done_directory is None:
-            os.unlink(src)
-            sync_dirs(self.durability, self.path)
-            return None
-        return self._archive(src, self.task_done_directory, wip.original)
-
-    def _archive(self, src: str, directory: str, original: str) -> str:
-        """Move ``src`` into ``directory`` under the first free :func:`archived_name`."""
-        occurrence = 1
-        while True:
-            dst = os.path.join(directory, archived_name(original, occurrence))
-            try:
-                transfer(src, dst, copy=False, durability=self.durability)
-            except FileExistsError:
-                occurrence += 1
-                continue
-            if occurrence > 1:
-                log.warning(
-                    "%s already holds %s (an earlier message of that name); keeping both: "
-                    "this one is %s",
-                    directory,
-                    original,
-                    dst,
-                )
-            return dst
+        return finish(
+            self.path,
+            wip_path,
+            extension=self.message_extension,
+            done_directory=self.task_done_directory,
+            durability=self.durability,
+        )
 
     def task_failed(self, wip_path: str | os.PathLike[str], reason: str) -> str:
         """Give up on this attempt at a claimed message; return where the file went.
@@ -415,30 +388,15 @@ class FolderReader(FolderQueueBase):
         ``<name>.retryN<ext>``; after that it moves to ``failed_directory`` with
         ``<name>.reason.json`` beside it.
         """
-        wip = self._parse_wip(wip_path)
-        src = os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
-        release(src)
-        if wip.attempt < self.max_attempts:
-            retry = queued_name(wip.original, wip.attempt + 1, self.message_extension)
-            dst = os.path.join(self.path, retry)
-            publish(src, dst)
-            sync_dirs(self.durability, self.path)
-            log.info("attempt %d of %s failed (%s); queued again", wip.attempt, src, reason)
-            return dst
-        os.makedirs(self.failed_directory, exist_ok=True)
-        dst = self._archive(src, self.failed_directory, wip.original)
-        record = {
-            "file": wip.original,
-            "reason": reason,
-            "attempts": wip.attempt,
-            "queue": self.path,
-            "host": wip.owner.host,
-            "pid": wip.owner.pid,
-            "failed_utc": datetime.datetime.now(datetime.UTC).isoformat(),
-        }
-        write_json(dst + ".reason.json", record, self.durability)
-        log.warning("gave up on %s after %d attempt(s): %s", wip.original, wip.attempt, reason)
-        return dst
+        return fail(
+            self.path,
+            wip_path,
+            reason,
+            extension=self.message_extension,
+            max_attempts=self.max_attempts,
+            failed_directory=self.failed_directory,
+            durability=self.durability,
+        )
 
     # -- recovery and leases --------------------------------------------------------------
 
