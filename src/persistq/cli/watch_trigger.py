@@ -84,9 +84,13 @@ class Shared:
     def give_back(self, wip: str) -> None:
         """Put a claimed trigger back, unfinished, as the same attempt (through the
         reader: the library's one way to undo a claim)."""
+        parsed = parse_wip(os.path.basename(wip))
+        assert parsed is not None  # the reader hands out wip names only
         queued = self.reader.give_back(wip)
         if queued is not None:
-            log.warning("%s: given back unfinished (as %s)", wip, os.path.basename(queued))
+            log.warning(
+                "%s: given back unfinished (as %s)", parsed.original, os.path.basename(queued)
+            )
 
 
 class TriggerJob:
