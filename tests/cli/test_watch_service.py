@@ -19,6 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from persistq.cli.watch_notify import status_text, watchdog_may_ping
+from persistq.cli.watch_observer import Outcome, WatchObserver
+from persistq.cli.watch_runner import Runner
+from persistq.cli.watch_trigger import Settings
 from persistq.folder.names import Owner, wip_name
 from persistq.folder.owner import current_owner
 from tests.cli.helpers import PERSISTQ, dead_pid
@@ -157,6 +160,59 @@ def test_the_notify_protocol_of_a_watcher_under_a_service_manager(
         release.touch()
         assert watcher.wait(timeout=20) == 0
     assert os.listdir(queue / "done") == ["old.trigger"]
+
+
+class Recorder(WatchObserver):
+    """Records the events, and the folder's files when the watcher says it watches."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.events: list[tuple[object, ...]] = []
+
+    def watching(self) -> None:
+        self.events.append(("watching", sorted(os.listdir(self.folder))))
+
+    def stopping(self) -> None:
+        self.events.append(("stopping",))
+
+    def job_started(self, name: str, attempt: int, waited: float | None) -> None:
+        self.events.append(("started", name, attempt, waited is not None))
+
+    def job_finished(self, name: str, outcome: Outcome, duration: float | None) -> None:
+        self.events.append(("finished", name, outcome, duration is not None))
+
+
+@pytest.mark.timeout(60)
+def test_the_observer_hears_of_watching_only_after_the_take_over(queue: Path) -> None:
+    dead = Owner(current_owner().host, dead_pid(), 1)
+    orphan = wip_name("old.trigger", dead, 1)
+    (queue / orphan).write_text("load it\n")
+    drop(queue, "new.trigger")
+    settings = Settings(["false"], False, 1, 0.0, 0.0, 1, 0.5)
+    recorder = Recorder(queue)
+    assert Runner(str(queue), ".trigger", settings, recorder).run() == 1
+    mine = wip_name("old.trigger", current_owner(), 1)
+    assert recorder.events[0][0] == "watching"
+    seen = recorder.events[0][1]
+    assert isinstance(seen, list) and mine in seen and orphan not in seen
+    started = [e for e in recorder.events if e[0] == "started"]
+    finished = [e for e in recorder.events if e[0] == "finished"]
+    assert sorted(started) == [
+        ("started", "new.trigger", 1, True),
+        ("started", "new.trigger", 2, False),  # the wait counts for first attempts only
+        ("started", "old.trigger", 1, True),
+        ("started", "old.trigger", 2, False),
+    ]
+    assert sorted(finished, key=str) == sorted(
+        [
+            ("finished", "new.trigger", Outcome.RETRIED, True),
+            ("finished", "new.trigger", Outcome.FAILED, True),
+            ("finished", "old.trigger", Outcome.RETRIED, True),
+            ("finished", "old.trigger", Outcome.FAILED, True),
+        ],
+        key=str,
+    )
+    assert recorder.events[-1] == ("stopping",)
 
 
 def test_the_watchdog_pings_only_while_the_loop_goes_round() -> None:
