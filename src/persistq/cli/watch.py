@@ -11,13 +11,18 @@ the watcher was SIGKILLed and the job lives on (see :mod:`persistq.cli.watch_tri
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 
 from persistq.cli.common import CliError, existing_dir
+from persistq.cli.watch_notify import NotifyObserver
+from persistq.cli.watch_observer import Observers, WatchObserver
 from persistq.cli.watch_runner import Runner
 from persistq.cli.watch_trigger import Settings
+from persistq.errors import PersistqError
 from persistq.folder.names import normalize_extension
+from persistq.service.notify import Notifier
 
 EXAMPLES = """\
 examples:
@@ -25,6 +30,7 @@ examples:
   persistq watch /data/triggers --pattern '*.trigger' --retries 3 -- psql -f {}
   persistq watch /data/triggers --stdin -- python load.py       # path on stdin
   persistq watch /data/triggers --idle-exit 60 -- ./load.sh      # from cron
+  persistq watch /data/triggers --metrics-port 9464 -- ./load.sh # Prometheus
 
 The command gets the path of the claimed trigger file as its last argument (or where
 {} appears, or on stdin with --stdin): PATH/.persistq-watch/running/NAME, a link that
@@ -36,7 +42,9 @@ exit code) before it runs that trigger, or with --concurrency 1 any trigger.
 SIGINT/SIGTERM: finish the running job(s) and stop; a second signal stops them,
 gives their triggers back and exits 130. Exit 0, or 1 if a trigger failed for good
 (or a producer of the folder failed), 2 if the command cannot be run (exit 126/127:
-the trigger is given back as it was).
+the trigger is given back as it was). Under a service manager (NOTIFY_SOCKET set,
+systemd Type=notify) it sends READY=1 once watching, WATCHDOG=1 pings, STATUS= with
+the running triggers, and STOPPING=1.
 """
 
 
@@ -73,7 +81,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="SECONDS",
         help="exit once nothing was there to run for this long (default: run until stopped)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, "
+        "logged); needs pip install 'persistq[metrics]'",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address to serve metrics on (default 127.0.0.1: this host only)",
+    )
     parser.set_defaults(run=run, argv_after_dashes=True)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0-65535 (argparse type)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
 
 
 def extension_of_pattern(pattern: str) -> str:
@@ -116,11 +144,30 @@ def settings_of(args: argparse.Namespace) -> Settings:
     )
 
 
+def metrics_observer(queue: str, host: str, port: int) -> WatchObserver:
+    """The observer that serves the watcher's metrics; CliError when the extra
+    ``persistq[metrics]`` is missing or the port cannot be served."""
+    try:
+        # Imported here: the watcher's core runs without prometheus-client.
+        from persistq.cli.watch_metrics import MetricsObserver  # noqa: PLC0415
+    except PersistqError as exc:  # persistq.service.metrics names the extra
+        raise CliError(f"--metrics-port {port}: {exc}") from None
+    return MetricsObserver(queue, host, port)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the trigger-file runner."""
     path = existing_dir(args.path)
     extension = extension_of_pattern(args.pattern)
-    runner = Runner(path, extension, settings_of(args))
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, runner.on_signal)
-    return runner.run()
+    settings = settings_of(args)
+    observers: list[WatchObserver] = [NotifyObserver(path, Notifier())]
+    try:
+        if args.metrics_port is not None:
+            queue = os.path.abspath(path)
+            observers.append(metrics_observer(queue, args.metrics_host, args.metrics_port))
+        runner = Runner(path, extension, settings, Observers(observers))
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, runner.on_signal)
+        return runner.run()
+    finally:
+        Observers(observers).close()

@@ -15,6 +15,7 @@ from types import FrameType
 from persistq.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNHEALTHY, CliError
 from persistq.cli.folder import DONE_FOLDER, FAILED_FOLDER, owner_state, wips
 from persistq.cli.progress import Progress
+from persistq.cli.watch_observer import WatchObserver
 from persistq.cli.watch_trigger import STATE_FOLDER, Settings, Shared, TriggerJob
 from persistq.folder import ReadableFolderQueue
 from persistq.folder.files import claim
@@ -26,10 +27,18 @@ log = logging.getLogger("persistq.cli.watch")
 
 
 class Runner:
-    """Claims triggers and runs them, ``concurrency`` at a time."""
+    """Claims triggers and runs them, ``concurrency`` at a time, telling ``observer``."""
 
-    def __init__(self, path: str, extension: str, settings: Settings) -> None:
+    def __init__(
+        self,
+        path: str,
+        extension: str,
+        settings: Settings,
+        observer: WatchObserver | None = None,
+    ) -> None:
         self.path = path
+        self.observer = WatchObserver() if observer is None else observer
+        self.extra = {"queue": os.path.abspath(path)}
         self.extension = extension
         self.s = settings
         self.stop = threading.Event()
@@ -52,7 +61,16 @@ class Runner:
             failed_directory=os.path.join(self.path, FAILED_FOLDER),
         )
         progress = Progress("triggers finished", interval=60.0)
-        return Shared(self.path, self.extension, self.s, reader, progress, self.stop, self.abort)
+        return Shared(
+            self.path,
+            self.extension,
+            self.s,
+            reader,
+            progress,
+            self.stop,
+            self.abort,
+            observer=self.observer,
+        )
 
     def _take_over(self) -> list[str]:
         """Claim as ours the triggers that a dead watcher of this host was running."""
@@ -69,6 +87,7 @@ class Runner:
                     wip.original,
                     wip.owner.pid,
                     wip.owner.host,
+                    extra={**self.extra, "file": wip.original, "attempt": wip.attempt},
                 )
                 taken.append(mine)
         return taken
@@ -79,26 +98,46 @@ class Runner:
         if not self.stop.is_set():
             self.stop.set()
             log.warning(
-                "%s: finishing the running job(s); claiming no more (again: give back)", name
+                "%s: finishing the running job(s); claiming no more (again: give back)",
+                name,
+                extra=self.extra,
             )
+            self.observer.stopping()
         else:
             self.abort.set()
-            log.warning("%s: stopping the running job(s) and giving their triggers back", name)
+            log.warning(
+                "%s: stopping the running job(s) and giving their triggers back",
+                name,
+                extra=self.extra,
+            )
 
     def run(self) -> int:
         """Run until stopped, idle for ``idle_exit`` seconds, or the producers are done."""
-        log.info("watching %s for *%s; command: %s", self.path, self.extension, self.s.command)
+        log.info(
+            "watching %s for *%s; command: %s",
+            self.path,
+            self.extension,
+            self.s.command,
+            extra=self.extra,
+        )
         self.shared = shared = self._open()
         upstream_failed = False
         try:
+            self.observer.watching()
             upstream_failed = self._dispatch()
+            self.observer.stopping()
             self._wait_for_jobs()
         finally:
             for wip in [*shared.retry.take_all(), *self.taken_over]:
                 shared.give_back(wip)
             shared.reader.dispose()
             shared.progress.close()
-        log.info("stopped: %d trigger(s) finished, %d failed", shared.finished, shared.failures)
+        log.info(
+            "stopped: %d trigger(s) finished, %d failed",
+            shared.finished,
+            shared.failures,
+            extra=self.extra,
+        )
         if shared.config_error is not None:
             raise CliError(shared.config_error)
         if shared.abort.is_set():
@@ -110,6 +149,7 @@ class Runner:
         shared = self.shared
         idle_since = time.monotonic()
         while not shared.stop.is_set():
+            self.observer.alive()
             if not self.slots.acquire(timeout=0.2):
                 idle_since = time.monotonic()
                 continue
@@ -129,17 +169,21 @@ class Runner:
                 elif self.s.idle_exit is not None and (
                     time.monotonic() - idle_since >= self.s.idle_exit
                 ):
-                    log.info("nothing to run for %s s; exiting", self.s.idle_exit)
+                    log.info("nothing to run for %s s; exiting", self.s.idle_exit, extra=self.extra)
                     return False
                 continue
             if msg is FAILED:
                 self.slots.release()
-                log.error("a producer of %s failed (failed marker); stopping", self.path)
+                log.error(
+                    "a producer of %s failed (failed marker); stopping",
+                    self.path,
+                    extra=self.extra,
+                )
                 return True
             if msg is DONE:
                 self.slots.release()
                 if not self._busy():
-                    log.info("every producer of %s is done; stopping", self.path)
+                    log.info("every producer of %s is done; stopping", self.path, extra=self.extra)
                     return False
                 time.sleep(0.2)
                 continue
@@ -172,6 +216,7 @@ class Runner:
 
     def _wait_for_jobs(self) -> None:
         while True:
+            self.observer.alive()
             with self.shared.lock:
                 jobs = list(self.jobs)
             if not jobs:
@@ -183,7 +228,7 @@ class Runner:
         try:
             TriggerJob(self.shared, wip).run()
         except Exception:
-            log.exception("%s: the watcher failed on it; it stays claimed", wip)
+            log.exception("%s: the watcher failed on it; it stays claimed", wip, extra=self.extra)
         finally:
             with self.shared.lock:
                 self.jobs.discard(threading.current_thread())

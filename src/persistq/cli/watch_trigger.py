@@ -24,6 +24,7 @@ from persistq.cli.watch_job import (
     read_result,
     run_job,
 )
+from persistq.cli.watch_observer import Outcome, WatchObserver
 from persistq.cli.watch_retry import RetryWait, backoff_delay
 from persistq.folder import ReadableFolderQueue
 from persistq.folder.names import parse_wip
@@ -54,7 +55,8 @@ class Settings:
 @attrs.define
 class Shared:
     """What the jobs of one watcher share: the queue, the settings, the stop and abort
-    events, the retries waiting, and the tally (under ``lock``)."""
+    events, the retries waiting, the observer of their events, and the tally (under
+    ``lock``)."""
 
     path: str
     extension: str
@@ -65,9 +67,15 @@ class Shared:
     abort: threading.Event = attrs.field(factory=threading.Event)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
     retry: RetryWait = attrs.field(factory=RetryWait)
+    observer: WatchObserver = attrs.field(factory=WatchObserver)
     finished: int = 0
     failures: int = 0
     config_error: str | None = None
+
+    @property
+    def queue(self) -> str:
+        """The folder's absolute path: the ``queue`` of log records and metrics."""
+        return os.path.abspath(self.path)
 
     @property
     def state_dir(self) -> str:
@@ -89,7 +97,10 @@ class Shared:
         queued = self.reader.give_back(wip)
         if queued is not None:
             log.warning(
-                "%s: given back unfinished (as %s)", parsed.original, os.path.basename(queued)
+                "%s: given back unfinished (as %s)",
+                parsed.original,
+                os.path.basename(queued),
+                extra={"queue": self.queue, "file": parsed.original, "attempt": parsed.attempt},
             )
 
 
@@ -109,6 +120,9 @@ class TriggerJob:
         self.result = os.path.join(state, self.name + ".result")
         self.lock_file = os.path.join(state, self.name + ".lock")
         self.link = os.path.join(state, "running", self.name)
+        self.log = logging.LoggerAdapter(
+            log, {"queue": shared.queue, "file": self.name, "attempt": self.attempt}
+        )
 
     def run(self) -> None:
         """Take the job's locks (waiting for an earlier job's processes), then run it."""
@@ -136,7 +150,7 @@ class TriggerJob:
             remove_if_free(self.lock_file)
 
     def _waiting(self, lock: str) -> None:
-        log.warning(
+        self.log.warning(
             "%s: waiting for the processes of an earlier job to end (they hold %s: a job "
             "that outlived its watcher, or another watcher's)",
             self.name,
@@ -147,28 +161,42 @@ class TriggerJob:
         identity = file_identity(self.wip)
         code = read_result(self.result, identity)
         if code is not None:
-            log.warning(
+            self.log.warning(
                 "%s: attempt %d outlived the watcher that started it and ended with exit "
                 "code %d; not running it again",
                 self.name,
                 self.attempt,
                 code,
             )
-            took = "after its watcher died"
+            took, duration = "after its watcher died", None
         else:
             if self.shared.stop.is_set():
                 self.shared.give_back(self.wip)
                 return
-            log.info("%s: attempt %d/%d: running", self.name, self.attempt, self.s.retries + 1)
+            spec = self._spec(fds, identity)
+            self.log.info("%s: attempt %d/%d: running", self.name, self.attempt, self.s.retries + 1)
+            self.shared.observer.job_started(self.name, self.attempt, self._waited())
             started = time.monotonic()
-            code = run_job(self._spec(fds, identity), self.shared.abort)
+            code = run_job(spec, self.shared.abort)
+            duration = time.monotonic() - started
             if code is None:
                 self.shared.give_back(self.wip)
+                self.shared.observer.job_finished(self.name, Outcome.GIVEN_BACK, duration)
                 return
-            took = f"in {time.monotonic() - started:.1f} s"
+            took = f"in {duration:.1f} s"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.result)
-        self._settle(code, took)
+        self._settle(code, took, duration)
+
+    def _waited(self) -> float | None:
+        """Seconds since the trigger arrived, by its modification time (a producer
+        writes it, then renames it in; renames keep it), on its first attempt only."""
+        if self.attempt != 1:
+            return None
+        try:
+            return max(0.0, time.time() - os.stat(self.wip).st_mtime)
+        except FileNotFoundError:
+            return None
 
     def _spec(self, fds: tuple[int, ...], identity: str) -> JobSpec:
         readable = self._stable_path()
@@ -194,33 +222,37 @@ class TriggerJob:
         try:
             os.link(self.wip, self.link)
         except OSError as exc:
-            log.debug("cannot link %s (%s); the command gets the claimed path", self.wip, exc)
+            self.log.debug("cannot link %s (%s); the command gets the claimed path", self.wip, exc)
             return self.wip
         return self.link
 
-    def _settle(self, code: int, took: str) -> None:
+    def _settle(self, code: int, took: str, duration: float | None) -> None:
         """Act on the job's exit code: done, configuration error, retry or failed."""
-        reader, name = self.shared.reader, self.name
+        reader, name, observer = self.shared.reader, self.name, self.shared.observer
         if code == 0:
             dst = reader.task_done(self.wip)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.output)
-            log.info("%s: done %s (exit 0) -> %s", name, took, dst)
+            self.log.info("%s: done %s (exit 0) -> %s", name, took, dst)
             self.shared.tally(failed=False)
+            observer.job_finished(name, Outcome.SUCCEEDED, duration)
             return
         if code in NOT_RUNNABLE:
             self._not_runnable(code)
+            observer.job_finished(name, Outcome.GIVEN_BACK, duration)
             return
         reason = f"{self.s.command[0]} exited with code {code} on attempt {self.attempt}"
         if self.attempt <= self.s.retries:
             delay = backoff_delay(self.attempt, self.s.backoff, self.s.max_backoff)
             self._retry_later(reason, delay)
-            log.warning("%s: %s %s; retry in %.1f s", name, reason, took, delay)
+            self.log.warning("%s: %s %s; retry in %.1f s", name, reason, took, delay)
+            observer.job_finished(name, Outcome.RETRIED, duration)
             return
         dst = reader.task_failed(self.wip, reason)
         os.replace(self.output, dst + ".output")
-        log.error("%s: %s; gave up -> %s (output in %s.output)", name, reason, dst, dst)
+        self.log.error("%s: %s; gave up -> %s (output in %s.output)", name, reason, dst, dst)
         self.shared.tally(failed=True)
+        observer.job_finished(name, Outcome.FAILED, duration)
 
     def _retry_later(self, reason: str, delay: float) -> None:
         """Give the failed claim back at once, as its next attempt, due after ``delay``."""
@@ -237,7 +269,7 @@ class TriggerJob:
             f"trigger: {self.name} was given back as it was and the watcher stopped. Fix "
             f"the command and start again (output in {self.output})"
         )
-        log.error("%s: %s", self.name, error)
+        self.log.error("%s: %s", self.name, error)
         self.shared.config_error = error
         self.shared.give_back(self.wip)
         self.shared.stop.set()
