@@ -7,6 +7,7 @@ Every state of a message is a file name that a person can read with ``ls``:
 - ``data.tsv@host@4242@987654@1.wip``: attempt 1 of ``data.tsv``, claimed by process
   4242 (started at tick 987654) on ``host``. The owner fields are parsed from the
   right, and the host is percent-escaped, so any original name maps back exactly;
+  the host field may end in ``~<realm>`` (machine, boot, PID namespace of the owner);
 - ``<producer>.helo`` / ``.done`` / ``.failed``: a producer's markers (small JSON files);
 - ``data.again2.tsv``, in the task-done or failed directory: the second message named
   ``data.tsv`` to end there (the first keeps its name);
@@ -34,6 +35,8 @@ _SEP = "@"
 _HOST_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
 _RETRY = re.compile(r"\.retry([0-9]+)$")
+_REALM_SEP = "~"
+_REALM = re.compile(r"[a-z0-9.]*")
 
 
 class Kind(enum.Enum):
@@ -53,16 +56,23 @@ class Owner:
 
     ``start`` is the start time in clock ticks after boot (``/proc/<pid>/stat``), so a
     PID reused by a later process is not mistaken for the owner; 0 where unknown.
+    ``realm`` says which machine, boot and PID namespace ``pid`` belongs to (see
+    ``persistq.folder.owner``), so that two containers with one host name are told
+    apart; "" in names written before it existed.
     """
 
     host: str
     pid: int
     start: int
+    realm: str = ""
 
     @property
     def token(self) -> str:
-        """The owner as it appears in file names: ``host@pid@start``, host escaped."""
-        return _SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
+        """The owner as it appears in file names: ``host[~realm]@pid@start``, host escaped.
+
+        The realm follows a ``~``, which an escaped host never holds."""
+        host = escape_host(self.host) + (_REALM_SEP + self.realm if self.realm else "")
+        return _SEP.join((host, str(self.pid), str(self.start)))
 
 
 @attrs.frozen
@@ -222,8 +232,11 @@ def parse_wip(name: str) -> Wip | None:
     numbers = (pid, start, attempt)
     if not (original and host and all(n.isascii() and n.isdigit() for n in numbers)):
         return None
+    host, _, realm = host.partition(_REALM_SEP)
+    if not _REALM.fullmatch(realm):
+        return None
     try:
-        owner = Owner(unescape_host(host), int(pid), int(start))
+        owner = Owner(unescape_host(host), int(pid), int(start), realm)
     except ValueError:
         return None
     if int(attempt) < 1:
