@@ -160,8 +160,8 @@ def requeue_folder(path: str, args: argparse.Namespace) -> int:
             )
         restored = restore_all(path, ext)
     else:
-        reader = ReadableFolderQueue(path, ext)  # takes back dead owners' claims
-        reader.dispose()
+        with ReadableFolderQueue(path, ext) as reader:
+            reader.recover_abandoned()  # only dead owners' claims
         after = set(wips(path, ext))
         restored = [n for n in before if n not in after]
     for name in restored:

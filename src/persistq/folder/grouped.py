@@ -8,9 +8,9 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Unpack
 
-from persistq.errors import UpstreamFailureError
 from persistq.folder.names import parse_queued
-from persistq.folder.readable import FolderReader, ReaderOptions, _Runtime
+from persistq.folder.readable import FolderReader, ReaderOptions
+from persistq.folder.view import FolderView
 from persistq.sentinels import FAILED, Sentinel
 
 log = logging.getLogger(__name__)
@@ -145,16 +145,15 @@ class ReadableGroupedFileFolderQueue(FolderReader):
             return None
         return key, item
 
-    def _new_index(self) -> GroupIndex:
+    def new_index(self) -> GroupIndex:
+        """A fresh index of this reader's groups."""
         return GroupIndex(self._group_of, len(self.list_of_items_in_group))
 
-    def _nothing_left(self, rt: _Runtime) -> bool:
-        if not super()._nothing_left(rt):
-            return False
-        index = rt.index
+    def finishing(self, view: FolderView) -> None:
+        """Before DONE: warn of the incomplete groups left in the folder."""
+        index = view.index
         if isinstance(index, GroupIndex) and len(index):
             log.warning("incomplete groups left in %s: %r", self.path, index.incomplete()[:20])
-        return True
 
     def get(self, timeout: float | None = None) -> list[str] | Sentinel:
         """The wip paths of one complete group (claimed whole), DONE or FAILED.
@@ -175,8 +174,9 @@ class ReadableGroupedFileFolderQueue(FolderReader):
     def __next__(self) -> list[str]:
         msg = self.get()
         if msg is FAILED:
+            error = self._failure()
             self.dispose()
-            raise UpstreamFailureError(f"a producer of folder queue {self.path!r} failed")
+            raise error
         if isinstance(msg, list):
             return msg
         self.dispose()

@@ -233,13 +233,11 @@ def parse_wip(name: str) -> Wip | None:
     if not (original and host and all(n.isascii() and n.isdigit() for n in numbers)):
         return None
     host, _, realm = host.partition(_REALM_SEP)
-    if not _REALM.fullmatch(realm):
-        return None
     try:
         owner = Owner(unescape_host(host), int(pid), int(start), realm)
     except ValueError:
         return None
-    if int(attempt) < 1:
+    if int(attempt) < 1 or not _REALM.fullmatch(realm):
         return None
     return Wip(original, owner, int(attempt))
 

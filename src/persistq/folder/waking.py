@@ -80,10 +80,10 @@ class Watcher:
         self._observer: BaseObserver | None = None
         self._watch: ObservedWatch | None = None
         self._warned = False
-        observer: BaseObserver = (
-            PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
-        )
-        try:
+        try:  # Observer() may already open the inotify instance (none left: EMFILE)
+            observer: BaseObserver = (
+                PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
+            )
             self._watch = self._schedule(observer)
             observer.daemon = True
             observer.start()
