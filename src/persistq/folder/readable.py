@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import weakref
-from typing import Any, Self, Unpack
+from typing import Any, Self
 
 from persistq.durability import Durability
 from persistq.errors import UpstreamFailureError
@@ -25,15 +25,15 @@ from persistq.folder.files import publish, release, sync_dirs, transfer, write_j
 from persistq.folder.names import Kind, archived_name, parse_queued, queued_name
 from persistq.folder.options import ReaderOptions, check_options
 from persistq.folder.ordering import SortingFunction, sort_key
-from persistq.folder.recovery import abandoned
+from persistq.folder.recovery import Abandoned, abandoned
 from persistq.folder.schedule import retry_wait
 from persistq.folder.view import FolderView
 from persistq.folder.waking import CandidateIndex, ObserverChoice, OrderedIndex
-from persistq.sentinels import DONE, FAILED, Sentinel
+from persistq.sentinels import Sentinel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FolderReader", "ReadableFolderQueue", "ReaderOptions", "SortingFunction"]
+__all__ = ["FolderReader", "ReaderOptions", "SortingFunction"]
 
 
 class FolderReader(FolderQueueBase):
@@ -222,7 +222,8 @@ class FolderReader(FolderQueueBase):
         is logged (INFO); live owners keep their claims.
         """
         restored: list[str] = []
-        for claim in abandoned(self.path, self._names(Kind.WIP), self.lease_seconds):
+        claims = abandoned(self.path, self._names(Kind.WIP), self.lease_seconds)
+        for claim in self._settle(claims):
             path = self._restore(claim.wip)
             if path is not None:
                 log.info("took back %s as %s: %s", claim.wip, os.path.basename(path), claim.why)
@@ -232,6 +233,11 @@ class FolderReader(FolderQueueBase):
             for path in restored:
                 process.view.offer(os.path.basename(path))
         return restored
+
+    def _settle(self, claims: list[Abandoned]) -> list[Abandoned]:
+        """Which abandoned claims go back to the queue (the grouped reader finishes the
+        rest of a group whose owner died finishing it)."""
+        return claims
 
     def dispose(self) -> None:
         """Stop using the queue: stop the observer and heartbeat (claims stay as they are)."""
@@ -243,57 +249,3 @@ class FolderReader(FolderQueueBase):
         process = self._process
         how = process.view.markers.failure() if process is not None else "a failed marker"
         return UpstreamFailureError(f"a producer of folder queue {self.path!r} failed: {how}")
-
-
-class ReadableFolderQueue(FolderReader):
-    """Claims message files from a queue folder, one at a time, in ``sorting_function``
-    order (default: file name). ``sorting_function`` receives a message's base file
-    name and returns its sort key (a string, as in PyMPX); a file it fails on sorts
-    last. See :class:`FolderReader` for the keyword options."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        message_extension: str = ".tsv",
-        task_done_directory: str | os.PathLike[str] | None = None,
-        sorting_function: SortingFunction | None = None,
-        **options: Unpack[ReaderOptions],
-    ) -> None:
-        super().__init__(
-            path,
-            message_extension,
-            task_done_directory,
-            sorting_function=sorting_function,
-            **options,
-        )
-
-    def get(self, timeout: float | None = None) -> str | Sentinel:
-        """The wip path of the next message (claimed by this process), DONE or FAILED.
-
-        ``timeout`` is in milliseconds (None: wait for ever); raises ``queue.Empty`` when
-        it passes. FAILED as soon as any producer failed or is known to have died without
-        closing; DONE once every announced producer of this run has closed and no message
-        is left. While no producer has announced itself, ``get`` waits for messages (and
-        times out), never returning DONE.
-        """
-        result = self._get(timeout)
-        return result[0] if isinstance(result, list) else result
-
-    def mark_all_work_done(self) -> None:
-        """Claim and finish (``task_done``) every message until DONE."""
-        for msg in self:
-            self.task_done(msg)
-
-    def __iter__(self) -> ReadableFolderQueue:
-        return self
-
-    def __next__(self) -> str:
-        msg = self.get()
-        if msg is FAILED:
-            error = self._failure()
-            self.dispose()
-            raise error
-        if msg is DONE:
-            self.dispose()
-            raise StopIteration
-        return str(msg)
