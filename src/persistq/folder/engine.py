@@ -127,7 +127,7 @@ class ReaderProcess:
         # listing the folder again (measured in benchmarks/folder_bench.py).
         view = self.view
         while (names := view.index.pop_batch()) is not None:
-            held = [view.hold_until_stable(name) for name in names]
+            held = [view.hold_while_written(n) or view.hold_until_stable(n) for n in names]
             if any(held):
                 for name, waits in zip(names, held, strict=True):
                     if not waits:

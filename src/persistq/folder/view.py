@@ -15,6 +15,7 @@ from persistq.folder.names import Kind, classify
 from persistq.folder.producers import MarkerBook
 from persistq.folder.schedule import Deferrals, Stability, count_missed
 from persistq.folder.waking import CandidateIndex, Watcher
+from persistq.folder.writers import RECHECK_SECONDS, open_for_writing
 
 
 class FolderView:
@@ -41,6 +42,8 @@ class FolderView:
         """When a newly seen message may first be claimed (monotonic), None: at once."""
         self._accept = accept
         """Whether a message name may be claimed at all (else it is left alone)."""
+        self.writing: set[str] = set()
+        """Names found open for writing: claimed once closed (an event, or a recheck)."""
         self.listings = 0
         self.claims = 0
         """How many wip files the last listing found (of any owner)."""
@@ -68,7 +71,10 @@ class FolderView:
     def _note(self, name: str, appeared: bool) -> None:
         kind = classify(name, self.extension)
         if kind is Kind.MESSAGE:
-            if appeared:
+            if appeared and name in self.writing:  # closed after writing: look again now
+                self.writing.discard(name)
+                self.deferred.defer(name, 0.0)
+            elif appeared:
                 self.offer(name)
             else:
                 self.index.discard(name)
@@ -110,6 +116,7 @@ class FolderView:
         self.markers.replace(markers)
         listed = set(messages)
         self.deferred.keep_only(listed)
+        self.writing &= listed
         if self.stability is not None:
             self.stability.keep_only(listed)
         added = index.replace({n for n in listed if n not in self.deferred})
@@ -131,6 +138,16 @@ class FolderView:
             except FileNotFoundError:
                 continue
         return count_missed(ages)
+
+    def hold_while_written(self, name: str) -> bool:
+        """True (and deferred) if a process of this host still has ``name`` open for
+        writing; it is looked at again when closed, or after a short while."""
+        if not open_for_writing(os.path.join(self.folder, name)):
+            self.writing.discard(name)
+            return False
+        self.writing.add(name)
+        self.deferred.defer(name, time.monotonic() + RECHECK_SECONDS)
+        return True
 
     def hold_until_stable(self, name: str) -> bool:
         """With ``stable_after``: True (and deferred) if ``name`` still changes or is gone."""

@@ -1,0 +1,47 @@
+"""Whether a process of this host still has a file open for writing (Linux leases).
+
+``fcntl(F_SETLEASE, F_RDLCK)`` on a read-only descriptor fails with EAGAIN while any
+process holds the file open for writing; taken, the lease goes with the descriptor,
+closed at once. Where
+leases are not available (another OS, a file system without them, a file of another
+user without CAP_LEASE) the answer is "no writer known", and ``stable_after=`` remains
+the way to wait for writers, as it is for writers on other hosts.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 0.25
+"""How soon a file found open for writing is looked at again without a close event."""
+
+_F_SETLEASE: int | None = getattr(fcntl, "F_SETLEASE", None)
+_BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
+
+
+def open_for_writing(path: str) -> bool:
+    """True if some process of this host has ``path`` open for writing (the file is
+    still being written in place); False if not, if it is gone, or if this cannot be
+    told here."""
+    if _F_SETLEASE is None:
+        return False
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return exc.errno in _BUSY  # a writer's lease is being broken: it is in use
+    try:
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        if exc.errno in _BUSY:
+            return True
+        log.debug("cannot take a lease on %s (%s): no writer known", path, exc)
+        return False
+    finally:
+        os.close(fd)  # releases the lease with the descriptor
+    return False
