@@ -3,6 +3,7 @@ and claims batches. Rebuilt in each process that uses a reader (never pickled)."
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -11,8 +12,16 @@ from typing import TYPE_CHECKING
 
 from persistq.folder import lease
 from persistq.folder.claimer import Claimed, claim_batch
+from persistq.folder.names import parse_queued
 from persistq.folder.ordering import claimable
-from persistq.folder.schedule import BUSY_RETRY_SECONDS, Action, Facts, Step, WakeSchedule
+from persistq.folder.schedule import (
+    BUSY_RETRY_SECONDS,
+    Action,
+    Facts,
+    Step,
+    WakeSchedule,
+    retry_wait,
+)
 from persistq.folder.view import FolderView
 from persistq.folder.waking import Watcher
 from persistq.sentinels import DONE, FAILED, Sentinel
@@ -41,9 +50,9 @@ class ReaderProcess:
             reader.new_index(),
             watcher,
             reader.stable_after,
-            reader.retry_due,
+            functools.partial(retry_due, reader.path, ext, reader.retry_delay),
             lambda name: claimable(name, ext),
-        )
+        )  # no reference back to the reader: a reader never disposed is freed at once
         self.schedule = WakeSchedule()
         self.heartbeat: str | None = None
         self.recovered = False
@@ -158,3 +167,18 @@ class ReaderProcess:
         if self.heartbeat is not None:
             lease.let_go(self.heartbeat)
             self.heartbeat = None
+
+
+def retry_due(folder: str, extension: str, retry_delay: float | None, name: str) -> float | None:
+    """When retried message ``name`` is due (monotonic seconds), None if it is now:
+    ``retry_delay`` after the failed attempt (the rename that queued it again),
+    doubling per attempt."""
+    wait = retry_wait(parse_queued(name, extension)[1], retry_delay)
+    if wait <= 0:
+        return None
+    try:
+        failed_at = os.stat(os.path.join(folder, name)).st_ctime
+    except FileNotFoundError:
+        return None
+    left = failed_at + wait - time.time()
+    return None if left <= 0 else time.monotonic() + left

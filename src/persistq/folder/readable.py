@@ -22,11 +22,10 @@ from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.engine import ReaderProcess
 from persistq.folder.files import publish, release, sync_dirs, transfer, write_json
-from persistq.folder.names import Kind, archived_name, parse_queued, queued_name
+from persistq.folder.names import Kind, archived_name, queued_name
 from persistq.folder.options import ReaderOptions, check_options
 from persistq.folder.ordering import SortingFunction, sort_key
 from persistq.folder.recovery import Abandoned, abandoned
-from persistq.folder.schedule import retry_wait
 from persistq.folder.view import FolderView
 from persistq.folder.waking import CandidateIndex, ObserverChoice, OrderedIndex
 from persistq.sentinels import Sentinel
@@ -112,19 +111,6 @@ class FolderReader(FolderQueueBase):
         """A fresh index of the names this reader claims, in its order."""
         ext, function = self.message_extension, self.sorting_function
         return OrderedIndex(lambda name: sort_key(function, name, ext))
-
-    def retry_due(self, name: str) -> float | None:
-        """When retried message ``name`` is due (monotonic seconds), None if it is now:
-        ``retry_delay`` after the failed attempt, doubling per attempt."""
-        wait = retry_wait(parse_queued(name, self.message_extension)[1], self.retry_delay)
-        if wait <= 0:
-            return None
-        try:
-            failed_at = os.stat(os.path.join(self.path, name)).st_ctime  # the retry rename
-        except FileNotFoundError:
-            return None
-        left = failed_at + wait - time.time()
-        return None if left <= 0 else time.monotonic() + left
 
     def finishing(self, view: FolderView) -> None:
         """Called before answering DONE (the grouped reader warns of incomplete groups)."""

@@ -166,6 +166,7 @@ class FolderView:
         return True
 
     def close(self) -> None:
-        """Stop the watcher (idempotent)."""
-        if self.watcher is not None:
-            self.watcher.stop()
+        """Stop the watcher and forget it (idempotent): from now on this view polls."""
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.stop()
