@@ -16,7 +16,7 @@ from persistq.folder.producers import MarkerBook
 from persistq.folder.schedule import Deferrals, Stability
 from persistq.folder.schedule import count_missed as missed_among
 from persistq.folder.waking import CandidateIndex, Watcher
-from persistq.folder.writers import RECHECK_SECONDS, open_for_writing
+from persistq.folder.writers import RECHECK_SECONDS, leases_work, open_for_writing
 
 
 class FolderView:
@@ -43,6 +43,8 @@ class FolderView:
         """When a newly seen message may first be claimed (monotonic), None: at once."""
         self._accept = accept
         """Whether a message name may be claimed at all (else it is left alone)."""
+        self._leases: bool | None = None
+        """Whether leases tell writers apart here (probed at the first claim)."""
         self.writing: set[str] = set()
         """Names found open for writing: claimed once closed (an event, or a recheck)."""
         self.listings = 0
@@ -144,7 +146,9 @@ class FolderView:
     def hold_while_written(self, name: str) -> bool:
         """True (and deferred) if a process of this host still has ``name`` open for
         writing; it is looked at again when closed, or after a short while."""
-        if not open_for_writing(os.path.join(self.folder, name)):
+        if self._leases is None:
+            self._leases = leases_work(self.folder)
+        if not self._leases or not open_for_writing(os.path.join(self.folder, name)):
             self.writing.discard(name)
             return False
         self.writing.add(name)
