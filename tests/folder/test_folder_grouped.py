@@ -10,7 +10,7 @@ from queue import Empty
 import pytest
 
 from persistq import DONE, ReadableGroupedFileFolderQueue, WritableFolderQueue
-from persistq.folder import files, readable
+from persistq.folder import claimer, files
 from persistq.folder.grouped import GroupIndex
 from persistq.folder.names import Kind, classify
 
@@ -91,7 +91,7 @@ def test_partial_claim_is_rolled_back(tmp_path: Path, monkeypatch: pytest.Monkey
             return False  # as if another reader had taken it
         return real_claim(src, wip)
 
-    monkeypatch.setattr(readable, "claim", lose_second)
+    monkeypatch.setattr(claimer, "claim", lose_second)
     with pytest.raises(Empty):
         r.get(timeout=50)
     names = sorted(os.listdir(qdir))
@@ -100,7 +100,7 @@ def test_partial_claim_is_rolled_back(tmp_path: Path, monkeypatch: pytest.Monkey
         "d1_east.tsv",
         "d1_west.tsv",
     ]
-    monkeypatch.setattr(readable, "claim", real_claim)
+    monkeypatch.setattr(claimer, "claim", real_claim)
     assert originals(r, r.get(timeout=10_000)) == ["d1_east.tsv", "d1_west.tsv"]
 
 

@@ -39,6 +39,15 @@ def test_wip_maps_back_whatever_the_pid_length(pid: int) -> None:
     assert names.parse_wip(wip) == names.Wip("2024@01_report.tsv", owner, 1)
 
 
+@pytest.mark.parametrize("host", ["h", "a~b", "ünï"])
+def test_owner_realm_round_trips_and_old_names_have_none(host: str) -> None:
+    owner = Owner(host, 42, 7, "1a2b3c.4d5e6f.effffffc")
+    wip = names.wip_name("x.tsv", owner, 2)
+    assert names.parse_wip(wip) == names.Wip("x.tsv", owner, 2)
+    old = names.parse_wip("x.tsv@h@42@7@1.wip")
+    assert old is not None and old.owner == Owner("h", 42, 7)
+
+
 def test_host_escaping_is_unambiguous() -> None:
     for host in ["a@b", "a%40b", "ünï", "x-y.z_w", "%"]:
         assert names.unescape_host(names.escape_host(host)) == host

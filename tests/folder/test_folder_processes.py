@@ -222,8 +222,11 @@ def test_sigkilled_consumer_is_recovered_while_others_keep_their_claims(tmp_path
     finally:
         survivor.kill()
         survivor.join(10)
-    # A reader starting up takes back the claim of the (now dead) survivor.
-    ReadableFolderQueue(qdir)
+    # Constructing a reader changes nothing; taking back the claim of the (now dead)
+    # survivor is asked for (its first get would do so too).
+    late = ReadableFolderQueue(qdir)
+    assert os.path.exists(survivor_wip)
+    assert late.recover_abandoned() == [me.original_filename_from_wip(survivor_wip)]
     assert not os.path.exists(survivor_wip)
     assert os.path.exists(me.original_filename_from_wip(survivor_wip))
 

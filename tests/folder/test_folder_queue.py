@@ -22,7 +22,7 @@ from persistq import (
     UpstreamFailureError,
     WritableFolderQueue,
 )
-from persistq.folder import files, readable
+from persistq.folder import files, schedule
 from persistq.folder.names import Kind, classify, parse_wip
 from persistq.folder.waking import Watcher
 
@@ -306,6 +306,7 @@ def test_task_done_moves_under_the_original_name(qdir: Path, src: Path, tmp_path
     assert (done / "a.tsv").read_text() == "A"
     assert not os.path.exists(wip)
 
+
 def test_a_later_message_of_a_finished_name_is_kept_beside_it(
     qdir: Path, src: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -469,9 +470,9 @@ def watching_reader(qdir: Path) -> tuple[WritableFolderQueue, ReadableFolderQueu
     r = ReadableFolderQueue(qdir)
     with pytest.raises(Empty):
         r.get(timeout=10)
-    assert r._rt is not None
-    assert r._rt.watcher is not None
-    return w, r, r._rt.watcher
+    assert r._process is not None
+    assert r._process.view.watcher is not None
+    return w, r, r._process.view.watcher
 
 
 def test_dead_observer_falls_back_to_polling(
@@ -488,16 +489,16 @@ def test_dead_observer_falls_back_to_polling(
 def test_missed_events_are_detected_and_rescans_take_over(
     qdir: Path, src: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(readable, "MISSED_GRACE_SECONDS", 0.0)
-    monkeypatch.setattr(readable, "SAFETY_RESCAN_SECONDS", 0.05)
+    monkeypatch.setattr(schedule, "MISSED_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(schedule, "SAFETY_RESCAN_SECONDS", 0.05)
     w, r, watcher = watching_reader(qdir)
     monkeypatch.setattr(watcher, "take", list)  # every event is lost, as on overflow
     w.put(make(src, "a.tsv"))
     with caplog.at_level(logging.WARNING, logger="persistq"):
         assert isinstance(r.get(timeout=10_000), str)
     assert "missed" in caplog.text
-    assert r._rt is not None
-    assert r._rt.degraded
+    assert r._process is not None
+    assert r._process.schedule.degraded
 
 
 def test_fsync_durability_syncs_the_directories_it_changed(

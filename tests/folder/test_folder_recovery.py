@@ -47,12 +47,14 @@ def test_owner_identity_and_liveness() -> None:
     assert not is_alive(Owner(me.host, me.pid, me.start + 1))
 
 
-def test_readers_take_back_only_dead_owners_claims_at_start_up(tmp_path: Path) -> None:
+def test_readers_take_back_only_dead_owners_claims(tmp_path: Path) -> None:
     qdir = tmp_path / "q"
     dead = claimed(qdir, "dead.tsv", dead_owner())
     live = claimed(qdir, "live.tsv", live_owner())
     remote = claimed(qdir, "remote.tsv", Owner("elsewhere.example", 1, 1))
     r = ReadableFolderQueue(qdir)
+    assert dead.exists()  # constructing a reader renames nothing
+    assert r.recover_abandoned() == [str(qdir / "dead.tsv")]
     assert not dead.exists()
     assert (qdir / "dead.tsv").read_text() == "dead.tsv"
     assert live.exists()
@@ -70,6 +72,7 @@ def test_other_hosts_claims_come_back_after_their_lease(tmp_path: Path) -> None:
         (qdir / heartbeat_name(owner)).write_text("")
     os.utime(qdir / heartbeat_name(gone), (old, old))
     r = ReadableFolderQueue(qdir, lease_seconds=60)
+    assert r.recover_abandoned() == [str(qdir / "stale.tsv")]
     assert not stale.exists()
     assert (qdir / "stale.tsv").exists()
     assert fresh.exists()
@@ -107,6 +110,6 @@ def test_restoring_never_overwrites_a_new_file_of_the_same_name(tmp_path: Path) 
     qdir = tmp_path / "q"
     wip = claimed(qdir, "x.tsv", dead_owner())
     (qdir / "x.tsv").write_text("newer")
-    ReadableFolderQueue(qdir)
+    assert ReadableFolderQueue(qdir).recover_abandoned() == []
     assert wip.exists()
     assert (qdir / "x.tsv").read_text() == "newer"

@@ -106,7 +106,8 @@ def run_pipeline(root: str, run: int, items: int, workers: int) -> dict[str, int
     staged = WritableFolderQueue(staged_dir)
     if run > 1:
         staged.purge_control_messages()  # the killed run's producer will never close
-    reader = ReadableFolderQueue(staged_dir)  # takes back files the killed loader held
+    reader = ReadableFolderQueue(staged_dir)
+    reader.recover_abandoned()  # takes back files the killed loader held
     pq = PersistentQueue(
         PREFIX, pickup, previous, [str], [int], number_of_workers=workers, mp_context=ctx
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from persistq.folder.grouped import ReadableGroupedFileFolderQueue
 from persistq.folder.markers import MarkerError
-from persistq.folder.readable import FolderReader, ReadableFolderQueue
+from persistq.folder.readable import FolderReader
+from persistq.folder.single import ReadableFolderQueue
 from persistq.folder.writable import WritableFolderQueue
 
 __all__ = [

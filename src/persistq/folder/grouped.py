@@ -5,12 +5,16 @@ from __future__ import annotations
 import heapq
 import logging
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Unpack
 
-from persistq.errors import UpstreamFailureError
-from persistq.folder.names import parse_queued
-from persistq.folder.readable import FolderReader, ReaderOptions, _Runtime
+import attrs
+
+from persistq.folder.names import Kind, Owner, parse_queued, parse_wip, queued_name
+from persistq.folder.readable import FolderReader, ReaderOptions
+from persistq.folder.recovery import Abandoned
+from persistq.folder.view import FolderView
 from persistq.sentinels import FAILED, Sentinel
 
 log = logging.getLogger(__name__)
@@ -97,6 +101,14 @@ class GroupIndex:
         return [k for k in self._groups if not self._is_complete(k)]
 
 
+@attrs.define
+class _OpenGroup:
+    """A group this process claimed: its wip paths, and which are resolved (True: failed)."""
+
+    wips: tuple[str, ...]
+    resolved: dict[str, bool] = attrs.field(factory=dict)
+
+
 class ReadableGroupedFileFolderQueue(FolderReader):
     """Claims one complete group of files at a time: every item of
     ``list_of_items_in_group`` present for one ``grouping_function`` key.
@@ -106,6 +118,12 @@ class ReadableGroupedFileFolderQueue(FolderReader):
     claimed group is rolled back. When every producer has closed, ``get`` returns DONE
     even if incomplete groups remain (they stay in the folder, and a warning names them).
     Keyword options as for :class:`FolderReader`.
+
+    A claimed group is finished or redone as a whole: ``task_done`` of its files moves
+    them only once every file of the group is done (or failed), so a consumer killed
+    between those calls leaves the whole group claimed, and it is redone. A consumer
+    killed while moving a finished group leaves part of it claimed; recovery finishes
+    that part instead of queueing it alone.
     """
 
     def __init__(
@@ -130,6 +148,13 @@ class ReadableGroupedFileFolderQueue(FolderReader):
             task_done_directory,
             **options,
         )
+        self._open: dict[str, _OpenGroup] = {}
+        """The groups this process claimed and has not finished, by wip path."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_open"] = {}  # claims belong to the process that made them
+        return state
 
     def _group_of(self, name: str) -> tuple[Any, str] | None:
         original = parse_queued(name, self.message_extension)[0]
@@ -145,23 +170,92 @@ class ReadableGroupedFileFolderQueue(FolderReader):
             return None
         return key, item
 
-    def _new_index(self) -> GroupIndex:
+    def new_index(self) -> GroupIndex:
+        """A fresh index of this reader's groups."""
         return GroupIndex(self._group_of, len(self.list_of_items_in_group))
 
-    def _nothing_left(self, rt: _Runtime) -> bool:
-        if not super()._nothing_left(rt):
-            return False
-        index = rt.index
+    def finishing(self, view: FolderView) -> None:
+        """Before DONE: warn of the incomplete groups left in the folder."""
+        index = view.index
         if isinstance(index, GroupIndex) and len(index):
             log.warning("incomplete groups left in %s: %r", self.path, index.incomplete()[:20])
-        return True
 
     def get(self, timeout: float | None = None) -> list[str] | Sentinel:
         """The wip paths of one complete group (claimed whole), DONE or FAILED.
 
         ``timeout`` in milliseconds; ``queue.Empty`` when it passes.
         """
-        return self._get(timeout)
+        result = self._get(timeout)
+        if isinstance(result, list):
+            group = _OpenGroup(tuple(self._key(wip) for wip in result))
+            for wip in group.wips:
+                self._open[wip] = group
+        return result
+
+    def _key(self, wip_path: str | os.PathLike[str]) -> str:
+        return os.path.join(self.path, os.path.basename(os.fspath(wip_path)))
+
+    def task_done(self, wip_path: str | os.PathLike[str]) -> str | None:
+        """Mark a file of a claimed group done. The group's files move (to
+        ``task_done_directory``, or are deleted) when the last of them is done; returns
+        this file's new path then, else None. A file not claimed as part of a group by
+        this process is finished at once."""
+        return self._resolve(self._key(wip_path), None)
+
+    def task_failed(self, wip_path: str | os.PathLike[str], reason: str) -> str:
+        """Give up on one file of a claimed group now (as :meth:`FolderReader.task_failed`);
+        the group's done files move once every file of it is done or failed."""
+        where = super().task_failed(wip_path, reason)
+        self._resolve(self._key(wip_path), where)
+        return where
+
+    def _resolve(self, wip: str, failed_to: str | None) -> str | None:
+        group = self._open.get(wip)
+        if group is None:
+            return super().task_done(wip) if failed_to is None else failed_to
+        group.resolved[wip] = failed_to is not None
+        if len(group.resolved) < len(group.wips):
+            return None
+        moved: str | None = None
+        for member in group.wips:
+            del self._open[member]
+            if not group.resolved[member]:
+                path = super().task_done(member)
+                moved = path if member == wip else moved
+        return moved
+
+    def _settle(self, claims: list[Abandoned]) -> list[Abandoned]:
+        """Finish the claims of a group whose dead owner holds only part of it while
+        the rest is not queued (it died moving the finished group); the others go back
+        to the queue (a group is claimed in order, so a claim cut short leaves the rest
+        of the group queued)."""
+        groups: dict[tuple[Owner, Any], list[Abandoned]] = defaultdict(list)
+        back: list[Abandoned] = []
+        for claim in claims:
+            wip = parse_wip(claim.wip)
+            assert wip is not None  # abandoned() only lists wip names
+            queued = queued_name(wip.original, wip.attempt, self.message_extension)
+            place = self._group_of(queued)
+            if place is None:
+                back.append(claim)
+            else:
+                groups[(claim.owner, place[0])].append(claim)
+        size = len(self.list_of_items_in_group)
+        waiting = {p[0] for n in self._names(Kind.MESSAGE) if (p := self._group_of(n))}
+        for (_, key), members in groups.items():
+            if len(members) >= size or key in waiting:  # whole, or killed while claiming
+                back.extend(members)
+                continue
+            log.warning(
+                "finishing %d file(s) of group %r in %s: %s while moving the done group",
+                len(members),
+                key,
+                self.path,
+                members[0].why,
+            )
+            for claim in members:
+                super().task_done(os.path.join(self.path, claim.wip))
+        return back
 
     def mark_all_work_done(self) -> None:
         """Claim and finish (``task_done``) every complete group until DONE."""
@@ -175,8 +269,9 @@ class ReadableGroupedFileFolderQueue(FolderReader):
     def __next__(self) -> list[str]:
         msg = self.get()
         if msg is FAILED:
+            error = self._failure()
             self.dispose()
-            raise UpstreamFailureError(f"a producer of folder queue {self.path!r} failed")
+            raise error
         if isinstance(msg, list):
             return msg
         self.dispose()

@@ -34,12 +34,50 @@ def lease_expired(folder: str, owner: Owner, wip: str, lease_seconds: float) -> 
     return time.time() - beat > lease_seconds
 
 
+_lock = threading.Lock()
+_beating: dict[str, tuple[Heartbeat, int]] = {}
+"""Heartbeats of this process by path, with how many holders share each (a producer
+and a reader in one process have one owner, so one heartbeat file)."""
+
+
+def _after_fork() -> None:
+    global _lock  # noqa: PLW0603 - a fork may copy the lock while it is held
+    _lock = threading.Lock()
+    _beating.clear()  # the threads did not survive the fork
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def hold(folder: str, owner: Owner, lease_seconds: float) -> str:
+    """Keep ``owner``'s heartbeat in ``folder`` fresh until :func:`let_go` as often as
+    it was held; return its path (the key for :func:`let_go`)."""
+    path = os.path.join(folder, heartbeat_name(owner))
+    with _lock:
+        beat, holders = _beating.get(path) or (Heartbeat(path, lease_seconds), 0)
+        _beating[path] = (beat, holders + 1)
+    return path
+
+
+def let_go(path: str) -> None:
+    """Release one hold of the heartbeat at ``path``; the last one stops and removes it."""
+    with _lock:
+        entry = _beating.pop(path, None)
+        if entry is None:
+            return
+        beat, holders = entry
+        if holders > 1:
+            _beating[path] = (beat, holders - 1)
+            return
+    beat.stop()
+
+
 class Heartbeat:
-    """Keeps ``<owner>.heartbeat`` in ``folder`` fresh (every third of the lease) until
+    """Keeps the heartbeat file at ``path`` fresh (every third of the lease) until
     stopped; a daemon thread, started at once."""
 
-    def __init__(self, folder: str, owner: Owner, lease_seconds: float) -> None:
-        self.path = os.path.join(folder, heartbeat_name(owner))
+    def __init__(self, path: str, lease_seconds: float) -> None:
+        self.path = path
         self._stop = threading.Event()
         _touch(self.path)
         self._thread = threading.Thread(

@@ -1,16 +1,17 @@
 """Producer markers (helo, done, failed): small JSON files, written to a temporary name
-and renamed, read back strictly, and the producer bookkeeping that decides DONE/FAILED."""
+and renamed, and read back strictly. :mod:`persistq.folder.producers` keeps the
+bookkeeping that decides DONE and FAILED."""
 
 from __future__ import annotations
 
 import datetime
 import getpass
 import json
+import logging
 import os
+import stat
 import uuid
 from typing import Any
-
-import attrs
 
 from persistq.durability import Durability
 from persistq.errors import PersistqError
@@ -24,6 +25,10 @@ from persistq.folder.names import (
 )
 
 FORMAT = "persistq.folder.marker/1"
+MAX_MARKER_BYTES = 1 << 16
+"""A marker is a few hundred bytes; a larger file named like one is not read whole."""
+
+log = logging.getLogger(__name__)
 
 
 class MarkerError(PersistqError):
@@ -55,6 +60,7 @@ def write_marker(
         "host": owner.host,
         "pid": owner.pid,
         "process_start": owner.start,
+        "realm": owner.realm,
         "user": _user(),
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(),
     }
@@ -63,16 +69,45 @@ def write_marker(
     return final
 
 
+class NotAMarkerFile(MarkerError):
+    """A name of a marker that is not a regular file in the folder (a FIFO, a directory,
+    a symlink): never opened for reading, never trusted."""
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading only if it is a regular file itself: O_NOFOLLOW (a
+    symlink is refused) and O_NONBLOCK (a FIFO does not block the open), then fstat."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise NotAMarkerFile(f"{path}: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotAMarkerFile(f"{path}: not a regular file")
+    return fd, st
+
+
 def read_marker(path: str) -> dict[str, Any]:
     """Read and check the marker at ``path``; raise MarkerError naming it if it is corrupt.
 
-    FileNotFoundError passes through (the marker was removed meanwhile).
+    FileNotFoundError passes through (the marker was removed meanwhile);
+    NotAMarkerFile when ``path`` is not a regular file (it is never opened for reading).
+    The payload gets ``"mtime"``: when the marker file was written (seconds, this host's
+    clock).
     """
     name = os.path.basename(path)
     kind = marker_kind(name)
+    fd, st = _open_regular(path)
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(MAX_MARKER_BYTES + 1)
+    if len(raw) > MAX_MARKER_BYTES:
+        raise MarkerError(f"corrupt marker {path!r}: larger than {MAX_MARKER_BYTES} bytes")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MarkerError(f"corrupt marker {path!r}: not JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -81,52 +116,14 @@ def read_marker(path: str) -> dict[str, Any]:
         raise MarkerError(f"corrupt marker {path!r}: type {data.get('type')!r} != {kind!r}")
     if data.get("producer") != marker_producer(name):
         raise MarkerError(f"corrupt marker {path!r}: producer does not match the file name")
+    data["mtime"] = st.st_mtime
     return data
 
 
-@attrs.define
-class MarkerBook:
-    """What a reader knows of the producers of one folder, from the markers it has read.
-
-    Each marker file is read (and checked) once; a marker that disappears (``reset``,
-    ``purge_control_messages``) is forgotten on the next full listing.
-    """
-
-    folder: str
-    helo: set[str] = attrs.field(factory=set)
-    done: set[str] = attrs.field(factory=set)
-    failed: set[str] = attrs.field(factory=set)
-
-    def note(self, name: str) -> None:
-        """Take marker ``name`` into account, reading it if it is new."""
-        kind = marker_kind(name)
-        producer = marker_producer(name)
-        seen = {"helo": self.helo, "done": self.done, "failed": self.failed}[kind or "failed"]
-        if producer in seen:
-            return
-        try:
-            read_marker(os.path.join(self.folder, name))
-        except FileNotFoundError:
-            return
-        seen.add(producer)
-
-    def replace(self, names: list[str]) -> None:
-        """Reset to exactly the markers ``names`` of a full listing."""
-        present: dict[str, set[str]] = {"helo": set(), "done": set(), "failed": set()}
-        for name in names:
-            present[marker_kind(name) or "failed"].add(marker_producer(name))
-        self.helo &= present["helo"]
-        self.done &= present["done"]
-        self.failed &= present["failed"]
-        for name in names:
-            self.note(name)
-
-    @property
-    def any_failed(self) -> bool:
-        """Some producer has failed."""
-        return bool(self.failed)
-
-    @property
-    def all_done(self) -> bool:
-        """Some producer announced itself and every announced producer has closed."""
-        return bool(self.helo | self.done) and self.helo <= self.done
+def marker_owner(data: dict[str, Any]) -> Owner | None:
+    """The producer process a marker names, or None if the marker does not say."""
+    host, pid, start = data.get("host"), data.get("pid"), data.get("process_start", 0)
+    realm = data.get("realm", "")
+    if not isinstance(host, str) or not isinstance(pid, int) or not isinstance(start, int):
+        return None
+    return Owner(host, pid, start, realm if isinstance(realm, str) else "")

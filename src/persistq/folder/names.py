@@ -7,6 +7,7 @@ Every state of a message is a file name that a person can read with ``ls``:
 - ``data.tsv@host@4242@987654@1.wip``: attempt 1 of ``data.tsv``, claimed by process
   4242 (started at tick 987654) on ``host``. The owner fields are parsed from the
   right, and the host is percent-escaped, so any original name maps back exactly;
+  the host field may end in ``~<realm>`` (machine, boot, PID namespace of the owner);
 - ``<producer>.helo`` / ``.done`` / ``.failed``: a producer's markers (small JSON files);
 - ``data.again2.tsv``, in the task-done or failed directory: the second message named
   ``data.tsv`` to end there (the first keeps its name);
@@ -46,6 +47,8 @@ _HOST_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
 _RETRY = re.compile(r"\.retry([0-9]+)$")
 _AGAIN = re.compile(r"\.again([0-9]+)$")
+_REALM_SEP = "~"
+_REALM = re.compile(r"[a-z0-9.]*")
 
 
 class Kind(enum.Enum):
@@ -65,16 +68,23 @@ class Owner:
 
     ``start`` is the start time in clock ticks after boot (``/proc/<pid>/stat``), so a
     PID reused by a later process is not mistaken for the owner; 0 where unknown.
+    ``realm`` says which machine, boot and PID namespace ``pid`` belongs to (see
+    ``persistq.folder.owner``), so that two containers with one host name are told
+    apart; "" in names written before it existed.
     """
 
     host: str
     pid: int
     start: int
+    realm: str = ""
 
     @property
     def token(self) -> str:
-        """The owner as it appears in file names: ``host@pid@start``, host escaped."""
-        return SEP.join((escape_host(self.host), str(self.pid), str(self.start)))
+        """The owner as it appears in file names: ``host[~realm]@pid@start``, host escaped.
+
+        The realm follows a ``~``, which an escaped host never holds."""
+        host = escape_host(self.host) + (_REALM_SEP + self.realm if self.realm else "")
+        return SEP.join((host, str(self.pid), str(self.start)))
 
     @classmethod
     def from_token(cls, token: str) -> Owner | None:
@@ -82,8 +92,11 @@ class Owner:
         parts = token.split(SEP)
         if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[1:]):
             return None
+        host, _, realm = parts[0].partition(_REALM_SEP)
+        if not host or not _REALM.fullmatch(realm):
+            return None
         try:
-            return cls(unescape_host(parts[0]), int(parts[1]), int(parts[2]))
+            return cls(unescape_host(host), int(parts[1]), int(parts[2]), realm)
         except ValueError:
             return None
 

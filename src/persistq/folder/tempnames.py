@@ -17,6 +17,8 @@ from persistq.folder.names import (
 
 _WIDEST_PID = 4194304
 _WIDEST_START = 2**64 - 1
+_WIDEST_REALM = "f" * 6 + "." + "f" * 6 + "." + "f" * 16
+"""As wide as a realm gets (see ``persistq.folder.owner.current_realm``)."""
 
 
 def temp_name(final: str, owner: Owner, unique: str) -> str:
@@ -55,7 +57,7 @@ def check_name_length(name: str, host: str) -> str:
     ``.againN`` and reason names in a done or failed folder all add to it; ValueError
     names the file, its length and the limit.
     """
-    widest = Owner(host, _WIDEST_PID, _WIDEST_START)
+    widest = Owner(host, _WIDEST_PID, _WIDEST_START, _WIDEST_REALM)
     archived = archived_name(name, 9999) + REASON_SUFFIX
     derived = (wip_name(name, widest, 9999), temp_name(archived, widest, "u" * UNIQUE_LEN))
     longest = max(len(n.encode()) for n in derived)

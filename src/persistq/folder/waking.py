@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Literal, Protocol, TypeAlias
 
 from watchdog.events import (
+    FileClosedEvent,
     FileCreatedEvent,
     FileMovedEvent,
     FileSystemEvent,
@@ -45,7 +46,10 @@ logging.getLogger("watchdog.observers.inotify").addFilter(_DropStoppedWatchNoise
 
 
 class _Collector(FileSystemEventHandler):
-    """Collects ``(name, appeared)`` for the base names events mention; wakes waiters."""
+    """Collects ``(name, appeared)`` for the base names events mention; wakes waiters.
+
+    A file closed after writing counts as appeared: a reader that held it back while
+    it was being written looks at it again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,10 +84,10 @@ class Watcher:
         self._observer: BaseObserver | None = None
         self._watch: ObservedWatch | None = None
         self._warned = False
-        observer: BaseObserver = (
-            PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
-        )
-        try:
+        try:  # Observer() may already open the inotify instance (none left: EMFILE)
+            observer: BaseObserver = (
+                PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
+            )
             self._watch = self._schedule(observer)
             observer.daemon = True
             observer.start()
@@ -94,7 +98,9 @@ class Watcher:
 
     def _schedule(self, observer: BaseObserver) -> ObservedWatch:
         return observer.schedule(
-            self._collector, self.folder, event_filter=[FileCreatedEvent, FileMovedEvent]
+            self._collector,
+            self.folder,
+            event_filter=[FileCreatedEvent, FileMovedEvent, FileClosedEvent],
         )
 
     def _cannot_watch(self, exc: Exception) -> None:

@@ -7,6 +7,7 @@ import os
 from types import TracebackType
 
 from persistq.durability import Durability
+from persistq.folder import lease
 from persistq.folder.admin import purge_folder, remove_markers
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.markers import new_producer_token, write_marker
@@ -34,13 +35,32 @@ class WritableFolderQueue(FolderQueueBase):
         task_done_directory: str | os.PathLike[str] | None = None,
         *,
         durability: Durability = "flush",
+        lease_seconds: float | None = None,
     ) -> None:
         super().__init__(path, message_extension, task_done_directory, durability=durability)
+        if lease_seconds is not None and not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be a positive number; got {lease_seconds!r}")
         self.producer = new_producer_token(self.owner)
         self._host = self.owner.host  # for the name-length check, without a getpid a put
+        self.lease_seconds = lease_seconds
+        # With a lease, readers on other hosts (or PID namespaces) judge this producer
+        # dead once its heartbeat is older than the lease; kept until close() or fail().
+        self._heartbeat: str | None = None
         self._helo()
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["_heartbeat"] = None  # the heartbeat is the announcing process's
+        return state
+
+    def _stop_heartbeat(self) -> None:
+        beat, self._heartbeat = self._heartbeat, None
+        if beat is not None:
+            lease.let_go(beat)
+
     def _helo(self) -> None:
+        if self.lease_seconds is not None and self._heartbeat is None:
+            self._heartbeat = lease.hold(self.path, self.owner, self.lease_seconds)
         write_marker(self.path, self.producer, "helo", self.owner, self.durability)
 
     def put(self, msg: str | os.PathLike[str], copy: bool = False) -> str:
@@ -77,11 +97,13 @@ class WritableFolderQueue(FolderQueueBase):
     def close(self) -> None:
         """Announce that this producer will put nothing more (a done marker)."""
         write_marker(self.path, self.producer, "done", self.owner, self.durability)
+        self._stop_heartbeat()
         log.debug("closed folder queue %s", self.path)
 
     def fail(self) -> None:
         """Announce that this producer failed (a failed marker): consumers get FAILED."""
         write_marker(self.path, self.producer, "failed", self.owner, self.durability)
+        self._stop_heartbeat()
         log.error("producer %s failed on folder queue %s", self.producer, self.path)
 
     def purge(self) -> None:
