@@ -1,0 +1,179 @@
+"""Prometheus metrics of the long-running commands, and gauges for textfile collectors.
+
+Needs the extra ``persistq[metrics]`` (prometheus-client, the ecosystem's own
+exposition code). Names follow Prometheus conventions: ``persistq_`` prefix, counters
+end in ``_total``, durations are in ``_seconds``, timestamps in
+``_timestamp_seconds``. Every metric of a command carries the ``queue`` label (the
+folder it reads or writes), so one scrape target can serve several queues.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from wsgiref.simple_server import WSGIServer
+
+import attrs
+
+from persistq.errors import PersistqError
+
+try:
+    import prometheus_client
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+except ImportError as exc:  # pragma: no cover - exercised where the extra is absent
+    raise PersistqError(
+        "persistq metrics need prometheus-client: pip install 'persistq[metrics]'"
+    ) from exc
+
+#: Job durations of ETL loads: a second to a few hours.
+DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, float("inf"))
+
+
+class WatchMetrics:
+    """Counters and histograms of ``persistq watch`` for one trigger folder."""
+
+    def __init__(self, queue: str, registry: prometheus_client.CollectorRegistry) -> None:
+        labels = ("queue",)
+        self.started = prometheus_client.Counter(
+            "persistq_jobs_started", "Jobs started for a trigger.", labels, registry=registry
+        ).labels(queue)
+        self.succeeded = prometheus_client.Counter(
+            "persistq_jobs_succeeded", "Jobs whose command exited 0.", labels, registry=registry
+        ).labels(queue)
+        self.failed = prometheus_client.Counter(
+            "persistq_jobs_failed",
+            "Jobs whose trigger failed for good (moved to failed/).",
+            labels,
+            registry=registry,
+        ).labels(queue)
+        self.retried = prometheus_client.Counter(
+            "persistq_jobs_retried",
+            "Failed attempts whose trigger was given back for another attempt.",
+            labels,
+            registry=registry,
+        ).labels(queue)
+        self.duration = prometheus_client.Histogram(
+            "persistq_job_duration_seconds",
+            "Time from a job's start to its command's exit.",
+            labels,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        ).labels(queue)
+        self.wait = prometheus_client.Histogram(
+            "persistq_trigger_wait_seconds",
+            "Time from a trigger's arrival in the folder to its job's start.",
+            labels,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        ).labels(queue)
+        self.last_success = prometheus_client.Gauge(
+            "persistq_job_last_success_timestamp_seconds",
+            "When a job last succeeded (Unix time).",
+            labels,
+            registry=registry,
+        ).labels(queue)
+
+
+class ScheduleMetrics:
+    """Counters of ``persistq schedule``, one series per schedule."""
+
+    def __init__(self, queue: str, registry: prometheus_client.CollectorRegistry) -> None:
+        labels = ("queue", "schedule")
+        self._queue = queue
+        self._fired = prometheus_client.Counter(
+            "persistq_schedule_triggers_put",
+            "Trigger files put for due slots.",
+            labels,
+            registry=registry,
+        )
+        self._missed = prometheus_client.Counter(
+            "persistq_schedule_missed_slots",
+            "Slots skipped while no scheduler ran (catch_up 'latest' or 'none').",
+            labels,
+            registry=registry,
+        )
+        self._last = prometheus_client.Gauge(
+            "persistq_schedule_last_slot_timestamp_seconds",
+            "The latest slot a trigger file was put for (Unix time).",
+            labels,
+            registry=registry,
+        )
+
+    def fired(self, schedule: str, slot_timestamp: float) -> None:
+        """A trigger file was put for ``schedule``'s slot at ``slot_timestamp``."""
+        self._fired.labels(self._queue, schedule).inc()
+        self._last.labels(self._queue, schedule).set(slot_timestamp)
+
+    def missed(self, schedule: str, count: int = 1) -> None:
+        """``count`` slots of ``schedule`` were skipped."""
+        self._missed.labels(self._queue, schedule).inc(count)
+
+
+def serve(
+    registry: prometheus_client.CollectorRegistry, port: int, host: str = "127.0.0.1"
+) -> tuple[WSGIServer, threading.Thread]:
+    """Serve ``registry`` at ``http://HOST:PORT/metrics`` from a daemon thread (loopback
+    by default: expose it further only on purpose). Returns the server and its thread;
+    ``server.shutdown()`` stops it."""
+    try:
+        return prometheus_client.start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise PersistqError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --metrics-port"
+        ) from exc
+
+
+@attrs.frozen
+class Gauge:
+    """One gauge sample: a metric name (without ``persistq_``), help text, labels and
+    a value."""
+
+    name: str
+    help: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+
+class _Samples(Collector):
+    def __init__(self, gauges: Sequence[Gauge]) -> None:
+        self._gauges = gauges
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        families: dict[str, GaugeMetricFamily] = {}
+        for gauge in self._gauges:
+            family = families.get(gauge.name)
+            if family is None:
+                family = GaugeMetricFamily(
+                    f"persistq_{gauge.name}",
+                    gauge.help,
+                    labels=[key for key, _ in gauge.labels],
+                )
+                families[gauge.name] = family
+            family.add_metric([value for _, value in gauge.labels], gauge.value)
+        return list(families.values())
+
+
+def exposition(gauges: Sequence[Gauge]) -> str:
+    """The gauges in the Prometheus text exposition format."""
+    registry = prometheus_client.CollectorRegistry(auto_describe=False)
+    registry.register(_Samples(gauges))
+    return prometheus_client.generate_latest(registry).decode()
+
+
+def write_textfile(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file in its folder, then a
+    rename), as node_exporter's textfile collector requires: it never reads half."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".persistq-metrics-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
