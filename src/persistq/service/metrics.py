@@ -9,15 +9,16 @@ folder it reads or writes), so one scrape target can serve several queues.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from wsgiref.simple_server import WSGIServer
 
-import attrs
-
 from persistq.errors import PersistqError
+from persistq.service.gauges import Gauge
 
 try:
     import prometheus_client
@@ -78,18 +79,19 @@ class WatchMetrics:
 
 
 class ScheduleMetrics:
-    """Counters of ``persistq schedule``, one series per schedule."""
+    """Counters and gauges of ``persistq schedule``, one series per queue folder and
+    schedule. Its methods are those of :class:`persistq.schedule.SlotObserver`, so a
+    scheduler reports to it without knowing of Prometheus."""
 
-    def __init__(self, queue: str, registry: prometheus_client.CollectorRegistry) -> None:
+    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
         labels = ("queue", "schedule")
-        self._queue = queue
-        self._fired = prometheus_client.Counter(
+        self._put = prometheus_client.Counter(
             "persistq_schedule_triggers_put",
             "Trigger files put for due slots.",
             labels,
             registry=registry,
         )
-        self._missed = prometheus_client.Counter(
+        self._skipped = prometheus_client.Counter(
             "persistq_schedule_missed_slots",
             "Slots skipped while no scheduler ran (catch_up 'latest' or 'none').",
             labels,
@@ -101,15 +103,41 @@ class ScheduleMetrics:
             labels,
             registry=registry,
         )
+        self._next = prometheus_client.Gauge(
+            "persistq_schedule_next_slot_timestamp_seconds",
+            "The next slot the scheduler will put (Unix time).",
+            labels,
+            registry=registry,
+        )
 
-    def fired(self, schedule: str, slot_timestamp: float) -> None:
-        """A trigger file was put for ``schedule``'s slot at ``slot_timestamp``."""
-        self._fired.labels(self._queue, schedule).inc()
-        self._last.labels(self._queue, schedule).set(slot_timestamp)
+    def checked(
+        self,
+        queue: str,
+        schedule: str,
+        last_slot: dt.datetime | None,
+        next_slot: dt.datetime | None,
+    ) -> None:
+        """``schedule`` was brought up to date: its counters exist (at 0 before the
+        first put, so that ``increase()`` sees the first one) and its gauges say its
+        last and next slot."""
+        self._put.labels(queue, schedule)
+        self._skipped.labels(queue, schedule)
+        if last_slot is not None:
+            self._last.labels(queue, schedule).set(last_slot.timestamp())
+        if next_slot is None:
+            with contextlib.suppress(KeyError):
+                self._next.remove(queue, schedule)
+        else:
+            self._next.labels(queue, schedule).set(next_slot.timestamp())
 
-    def missed(self, schedule: str, count: int = 1) -> None:
-        """``count`` slots of ``schedule`` were skipped."""
-        self._missed.labels(self._queue, schedule).inc(count)
+    def put(self, queue: str, schedule: str, slot: dt.datetime) -> None:
+        """A trigger file was put for ``schedule``'s ``slot``."""
+        self._put.labels(queue, schedule).inc()
+        self._last.labels(queue, schedule).set(slot.timestamp())
+
+    def skipped(self, queue: str, schedule: str, slots: Sequence[dt.datetime]) -> None:
+        """``slots`` of ``schedule`` were missed and skipped."""
+        self._skipped.labels(queue, schedule).inc(len(slots))
 
 
 def serve(
@@ -125,17 +153,6 @@ def serve(
             f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
             "choose another --metrics-port"
         ) from exc
-
-
-@attrs.frozen
-class Gauge:
-    """One gauge sample: a metric name (without ``persistq_``), help text, labels and
-    a value."""
-
-    name: str
-    help: str
-    labels: tuple[tuple[str, str], ...]
-    value: float
 
 
 class _Samples(Collector):
