@@ -18,6 +18,7 @@ from persistq.cli import demo, requeue, reset, schedule, status, watch
 from persistq.cli.common import EXIT_INTERRUPTED, EXIT_UNHEALTHY, EXIT_USAGE, CliError
 from persistq.cli.progress import ProgressAwareHandler
 from persistq.errors import PersistqError
+from persistq.service.jsonlog import JsonFormatter
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -39,19 +40,34 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    _add_log_format(parser, "text")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     for module in (status, requeue, reset, watch, schedule, demo):
         module.add_parser(sub)
+    for subparser in {id(p): p for p in sub.choices.values()}.values():  # aliases once
+        _add_log_format(subparser, argparse.SUPPRESS)  # also after the subcommand
     return parser
 
 
-def configure_logging(level: int) -> None:
-    """Timestamped (UTC) log lines on stderr for the whole process."""
-    handler = ProgressAwareHandler(sys.stderr)
-    formatter = logging.Formatter(
-        "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"
+def _add_log_format(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="log lines as text (default), or one JSON object each (for services)",
     )
-    formatter.converter = time.gmtime
+
+
+def configure_logging(level: int, log_format: str = "text") -> None:
+    """Timestamped (UTC) log lines on stderr for the whole process: text, or with
+    ``log_format="json"`` one JSON object a line (:mod:`persistq.service.jsonlog`)."""
+    handler = ProgressAwareHandler(sys.stderr)
+    formatter: logging.Formatter = JsonFormatter()
+    if log_format == "text":
+        formatter = logging.Formatter(
+            "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"
+        )
+        formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -73,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.subcommand} takes no COMMAND after '--'")
     args.argv = after or []
     configure_logging(
-        logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+        logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        args.log_format,
     )
     run: Runner = args.run
     try:

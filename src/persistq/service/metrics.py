@@ -140,6 +140,17 @@ class ScheduleMetrics:
         self._skipped.labels(queue, schedule).inc(len(slots))
 
 
+def new_registry() -> prometheus_client.CollectorRegistry:
+    """A registry for one command's metrics, with the standard ``process_*`` metrics
+    of this process (CPU, memory, open files, start time) alongside. Counters are
+    served without their ``_created`` series (for the whole process: prometheus-client
+    has no per-registry switch), which the text format would scrape as extra gauges."""
+    prometheus_client.disable_created_metrics()
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.ProcessCollector(registry=registry)
+    return registry
+
+
 def serve(
     registry: prometheus_client.CollectorRegistry, port: int, host: str = "127.0.0.1"
 ) -> tuple[WSGIServer, threading.Thread]:
