@@ -102,9 +102,7 @@ class Scheduler:
         )
         return put
 
-    def _put_due(
-        self, schedule: Schedule, now: dt.datetime
-    ) -> tuple[list[str], ScheduleState]:
+    def _put_due(self, schedule: Schedule, now: dt.datetime) -> tuple[list[str], ScheduleState]:
         folders = self.folders
         name = schedule.name
         state = load_state(state_path(folders.state_dir, name))

@@ -145,7 +145,7 @@ def new_registry() -> prometheus_client.CollectorRegistry:
     of this process (CPU, memory, open files, start time) alongside. Counters are
     served without their ``_created`` series (for the whole process: prometheus-client
     has no per-registry switch), which the text format would scrape as extra gauges."""
-    prometheus_client.disable_created_metrics()
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = prometheus_client.CollectorRegistry()
     prometheus_client.ProcessCollector(registry=registry)
     return registry
