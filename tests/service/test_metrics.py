@@ -13,13 +13,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from persistq.errors import PersistqError
-from persistq.service.gauges import Gauge
+from persistq.service.gauges import Gauge, write_textfile
 from persistq.service.metrics import (
     ScheduleMetrics,
     WatchMetrics,
     exposition,
     serve,
-    write_textfile,
 )
 
 

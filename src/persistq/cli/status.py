@@ -13,6 +13,7 @@ from typing import Any
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
+    CliError,
     existing_dir,
     format_age,
     format_table,
@@ -27,17 +28,21 @@ from persistq.cli.folder import (
     list_entries,
     owner_state,
 )
+from persistq.cli.gauges import prometheus_text
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.schedule import render_status, status_report
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
 from persistq.processes import pid_alive
 from persistq.schedule.status import is_state_dir
+from persistq.service.gauges import write_textfile
 
 EXAMPLES = """\
 examples:
   persistq status /data/queue/loads          # a folder queue
   persistq status /data/pickup/run-0412      # a PersistentQueue's pickup directory
   persistq status --json /data/queue/loads | jq .healthy
+  persistq status --prometheus /data/queue/loads /data/triggers/.persistq-schedule \
+      --output /var/lib/node_exporter/textfile/persistq.prom
 
 exit codes: 0 healthy; 1 work is stuck with dead owners, or a producer failed
 (a failed marker), or a journal is corrupt; 2 usage error.
@@ -57,8 +62,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("path", metavar="PATH", help="queue folder or pickup directory")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        nargs="+",
+        help="queue folder, pickup directory or schedule state directory (several: "
+        "--prometheus)",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as JSON")
+    output.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="print gauges of every PATH in the Prometheus text format (persistq[metrics]); "
+        "exit 0 once written, health is in persistq_status_healthy",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="--prometheus: replace FILE atomically (node_exporter's textfile collector)",
+    )
     parser.add_argument(
         "--extension",
         help="folder queue: the message extension (default: the one its files use)",
@@ -263,18 +286,38 @@ def folder_status(path: str, extension: str | None) -> Report:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Print the status of ``args.path``; 0 if healthy, 1 if not."""
-    path = existing_dir(args.path)
+RENDER: dict[str, Callable[[Report], str]] = {
+    "schedules": render_status,
+    "pickup": render_pickup,
+    "folder": render_folder,
+}
+"""The text form of each kind of report."""
+
+
+def read_report(path: str, extension: str | None) -> Report:
+    """The report of ``path``: a schedule state directory, a pickup directory or a
+    folder queue (``extension``: its messages' extension, None to find it)."""
     names = sorted(os.listdir(path))
     if is_state_dir(path):
-        report = status_report(path)
-        text = render_status(report)
-    elif group_journals(names):
-        report = pickup_status(path, names)
-        text = render_pickup(report)
-    else:
-        report = folder_status(path, args.extension)
-        text = render_folder(report)
-    print(json.dumps(report, indent=2) if args.json else text)
+        return status_report(path)
+    if group_journals(names):
+        return pickup_status(path, names)
+    return folder_status(path, extension)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status of ``args.path``; 0 if healthy, 1 if not; with
+    ``--prometheus``, the gauges of every PATH, 0 once written."""
+    paths = [existing_dir(path) for path in args.path]
+    if args.prometheus:
+        text = prometheus_text([read_report(path, args.extension) for path in paths])
+        if args.output:
+            write_textfile(args.output, text)
+        else:
+            print(text, end="")
+        return EXIT_OK
+    if len(paths) > 1 or args.output:
+        raise CliError("several PATHs and --output need --prometheus")
+    report = read_report(paths[0], args.extension)
+    print(json.dumps(report, indent=2) if args.json else RENDER[report["kind"]](report))
     return EXIT_OK if report["healthy"] else EXIT_UNHEALTHY

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from wsgiref.simple_server import WSGIServer
@@ -190,18 +188,3 @@ def exposition(gauges: Sequence[Gauge]) -> str:
     registry = prometheus_client.CollectorRegistry(auto_describe=False)
     registry.register(_Samples(gauges))
     return prometheus_client.generate_latest(registry).decode()
-
-
-def write_textfile(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file in its folder, then a
-    rename), as node_exporter's textfile collector requires: it never reads half."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".persistq-metrics-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
