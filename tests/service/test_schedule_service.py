@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import shutil
+import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cli.helpers import persistq
+from tests.cli.helpers import PERSISTQ, persistq
 from tests.service.running import Running
 
 SCHEDULES = """
@@ -38,7 +42,7 @@ def schedule_file(tmp_path: Path, minutes_ago: int) -> Path:
     waiting for the clock, "latest" skips all but one and "all" puts every one."""
     path = tmp_path / "schedules.toml"
     path.write_text(SCHEDULES, encoding="utf-8")
-    if time.time() % 60 > 45:  # leave the test 15 s before the minute turns
+    if minutes_ago and time.time() % 60 > 45:  # the count is exact: 15 s to the next minute
         time.sleep(61 - time.time() % 60)
     then = dt.datetime.now(dt.UTC).replace(second=30, microsecond=0)
     then -= dt.timedelta(minutes=minutes_ago)
@@ -154,3 +158,36 @@ def test_without_a_watchdog_it_only_says_ready_and_stopping(
         time.sleep(0.5)
         assert run.stop() == 0
     assert sock.recv(4096) == b"STOPPING=1"
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_as_pid_1_of_a_container_it_stops_on_sigterm(
+    tmp_path: Path, manager: tuple[socket.socket, str]
+) -> None:
+    # PID 1 of a PID namespace gets no default action for a signal it has no handler
+    # for: a plain Python process ignores `docker stop`'s SIGTERM; persistq handles it.
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs unshare (util-linux) run as root: apt-get install util-linux")
+    sock, address = manager
+    path = schedule_file(tmp_path, minutes_ago=0)
+    argv = [unshare, "--pid", "--fork", "--kill-child", PERSISTQ, "schedule", str(path)]
+    env = {**os.environ, "NOTIFY_SOCKET": address}
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert sock.recv(4096).startswith(b"READY=1")  # its handlers are in place
+        [inner] = children(proc.pid)
+        with open(f"/proc/{inner}/status", encoding="ascii") as f:
+            nspids = next(line for line in f if line.startswith("NSpid:")).split()
+        assert nspids[-1] == "1"  # PID 1 in its namespace
+        os.kill(inner, signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "SIGTERM: stopping" in err and "scheduler stopped" in err
