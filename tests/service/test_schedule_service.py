@@ -105,7 +105,7 @@ def test_a_scrape_of_a_running_scheduler_counts_puts_and_missed_slots(
 
 def test_json_log_lines_carry_queue_schedule_slot_and_file(tmp_path: Path) -> None:
     path = schedule_file(tmp_path, minutes_ago=2)
-    with Running("schedule", "--log-format", "json", str(path)) as run:
+    with Running("--log-format", "json", "schedule", str(path)) as run:  # a global option
         run.wait_for_line(lambda line: "schedule all: put" in line)
         assert run.stop() == 0
     entries = [json.loads(line) for line in run.lines]  # every line is one JSON object

@@ -15,7 +15,14 @@ from types import FrameType
 from typing import Any
 
 from persistq.folder.names import normalize_extension
-from persistq.schedule.commit import SCHEDULE_FOLDER, Folders, finish, fire, remove_uncommitted
+from persistq.schedule.commit import (
+    SCHEDULE_FOLDER,
+    Folders,
+    finish,
+    fire,
+    log_context,
+    remove_uncommitted,
+)
 from persistq.schedule.definition import Schedule
 from persistq.schedule.errors import ScheduleError
 from persistq.schedule.observer import NoObserver, SlotObserver
@@ -164,13 +171,7 @@ class Scheduler:
     def _context(
         self, schedule: str, slot: dt.datetime | None = None, path: str | None = None
     ) -> dict[str, Any]:
-        """The ``extra=`` of a log record about ``schedule`` (fields of JSON log lines)."""
-        context: dict[str, Any] = {"queue": self.queue_path, "schedule": schedule}
-        if slot is not None:
-            context["slot"] = slot.isoformat()
-        if path is not None:
-            context["file"] = path
-        return context
+        return log_context(self.queue_path, schedule, slot, path)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -189,7 +190,9 @@ class Scheduler:
 
     def run_forever(self, *, stop: threading.Event | None = None) -> None:
         """Run pending slots, then sleep until the next slot, until SIGTERM or SIGINT
-        (or ``stop`` is set); the running put is finished first, and it returns."""
+        (or ``stop`` is set); the running put is finished first, and it returns. Under
+        a service manager (``NOTIFY_SOCKET``) it says READY, WATCHDOG and STOPPING, as
+        :func:`serve` does."""
         serve([self], stop=stop)
 
 
