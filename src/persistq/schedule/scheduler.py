@@ -12,7 +12,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
-from typing import Any
 
 from persistq.folder.names import normalize_extension
 from persistq.schedule.commit import (
@@ -120,7 +119,7 @@ class Scheduler:
                 "schedule %s: no state; starting from %s",
                 name,
                 now.isoformat(),
-                extra=self._context(name),
+                extra=log_context(self.queue_path, name),
             )
             remove_uncommitted(folders, name)
             return [], state
@@ -142,7 +141,7 @@ class Scheduler:
                 name,
                 slot.isoformat(),
                 schedule.catch_up,
-                extra=self._context(name, slot),
+                extra=log_context(self.queue_path, name, slot),
             )
             state = state.skipped(slot)
             changed = True
@@ -164,14 +163,9 @@ class Scheduler:
             schedule,
             path,
             slot.isoformat(),
-            extra=self._context(schedule, slot, path),
+            extra=log_context(self.queue_path, schedule, slot, path),
         )
         self.observer.put(self.queue_path, schedule, slot)
-
-    def _context(
-        self, schedule: str, slot: dt.datetime | None = None, path: str | None = None
-    ) -> dict[str, Any]:
-        return log_context(self.queue_path, schedule, slot, path)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
