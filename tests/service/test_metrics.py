@@ -39,6 +39,7 @@ def test_a_scrape_shows_the_counters_of_a_watch_and_a_schedule() -> None:
     watch.succeeded.inc()
     watch.retried.inc()
     watch.duration.observe(42)
+    watch.schedule_succeeded("nightly", 1764558000.0)
     slot = dt.datetime.fromtimestamp(1764556200.0, dt.UTC)
     schedule.checked("/data/triggers", "nightly", None, slot)
     schedule.checked("/data/other", "hourly", None, None)
@@ -62,6 +63,7 @@ def test_a_scrape_shows_the_counters_of_a_watch_and_a_schedule() -> None:
     assert got[("persistq_job_duration_seconds_count", q)] == 1
     assert got[("persistq_job_duration_seconds_sum", q)] == 42
     nightly = (("queue", "/data/triggers"), ("schedule", "nightly"))
+    assert got[("persistq_schedule_last_success_timestamp_seconds", nightly)] == 1764558000.0
     assert got[("persistq_schedule_triggers_put_total", nightly)] == 1
     assert got[("persistq_schedule_missed_slots_total", nightly)] == 3
     assert got[("persistq_schedule_last_slot_timestamp_seconds", nightly)] == 1764556200.0

@@ -74,6 +74,19 @@ class WatchMetrics:
             labels,
             registry=registry,
         ).labels(queue)
+        self._queue = queue
+        self._schedule_success = prometheus_client.Gauge(
+            "persistq_schedule_last_success_timestamp_seconds",
+            "When a job for a trigger of this schedule last succeeded (Unix time).",
+            ("queue", "schedule"),
+            registry=registry,
+        )
+
+    def schedule_succeeded(self, schedule: str, when: float) -> None:
+        """A job for a trigger put by ``schedule`` (the trigger file's ``schedule``)
+        succeeded at ``when`` (Unix time): the source of "no successful load for a
+        schedule's period plus grace" alerts."""
+        self._schedule_success.labels(self._queue, schedule).set(when)
 
 
 class ScheduleMetrics:
