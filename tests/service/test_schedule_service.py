@@ -191,3 +191,16 @@ def test_as_pid_1_of_a_container_it_stops_on_sigterm(
         proc.wait(timeout=10)
     assert proc.returncode == 0, err
     assert "SIGTERM: stopping" in err and "scheduler stopped" in err
+
+
+def test_metrics_port_mistakes_are_usage_errors(tmp_path: Path) -> None:
+    path = schedule_file(tmp_path, minutes_ago=0)
+    done = persistq("schedule", str(path), "--once", "--metrics-port", "0")
+    assert done.returncode == 2 and "--metrics-port is for the running scheduler" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = persistq("schedule", str(path), "--metrics-port", str(port), timeout=30)
+    assert done.returncode == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
