@@ -10,11 +10,13 @@ One function per read model turns its report (the ``--json`` form) into gauges, 
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from persistq.service.gauges import Gauge
+from persistq.cli.common import EXIT_OK
+from persistq.service.gauges import Gauge, write_textfile
 
 Report = dict[str, Any]
 
@@ -178,3 +180,29 @@ def prometheus_text(reports: Sequence[Report]) -> str:
     from persistq.service.metrics import exposition  # noqa: PLC0415 - the metrics extra
 
     return exposition([gauge for report in reports for gauge in gauges_of(report)])
+
+
+def add_arguments(parser: argparse.ArgumentParser, exclusive: argparse._ActionsContainer) -> None:
+    """Add ``--prometheus`` (to the group of output forms ``exclusive``) and
+    ``--output`` to the ``status`` parser."""
+    exclusive.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="print gauges of every PATH in the Prometheus text format (persistq[metrics]); "
+        "exit 0 once written, health is in persistq_status_healthy",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="--prometheus: replace FILE atomically (node_exporter's textfile collector)",
+    )
+
+
+def write(reports: Sequence[Report], output: str | None) -> int:
+    """Print the gauges of ``reports``, or replace file ``output`` with them; 0."""
+    text = prometheus_text(reports)
+    if output:
+        write_textfile(output, text)
+    else:
+        print(text, end="")
+    return EXIT_OK

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from persistq.cli import gauges
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -28,13 +29,11 @@ from persistq.cli.folder import (
     list_entries,
     owner_state,
 )
-from persistq.cli.gauges import prometheus_text
 from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.schedule import render_status, status_report
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
 from persistq.processes import pid_alive
 from persistq.schedule.status import is_state_dir
-from persistq.service.gauges import write_textfile
 
 EXAMPLES = """\
 examples:
@@ -71,17 +70,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the report as JSON")
-    output.add_argument(
-        "--prometheus",
-        action="store_true",
-        help="print gauges of every PATH in the Prometheus text format (persistq[metrics]); "
-        "exit 0 once written, health is in persistq_status_healthy",
-    )
-    parser.add_argument(
-        "--output",
-        metavar="FILE",
-        help="--prometheus: replace FILE atomically (node_exporter's textfile collector)",
-    )
+    gauges.add_arguments(parser, output)
     parser.add_argument(
         "--extension",
         help="folder queue: the message extension (default: the one its files use)",
@@ -310,12 +299,7 @@ def run(args: argparse.Namespace) -> int:
     ``--prometheus``, the gauges of every PATH, 0 once written."""
     paths = [existing_dir(path) for path in args.path]
     if args.prometheus:
-        text = prometheus_text([read_report(path, args.extension) for path in paths])
-        if args.output:
-            write_textfile(args.output, text)
-        else:
-            print(text, end="")
-        return EXIT_OK
+        return gauges.write([read_report(path, args.extension) for path in paths], args.output)
     if len(paths) > 1 or args.output:
         raise CliError("several PATHs and --output need --prometheus")
     report = read_report(paths[0], args.extension)
