@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 
 from persistq.schedule import Schedule, Scheduler
 from persistq.schedule.scheduler import serve
+from persistq.service.notify import Notifier
 from tests.schedule.helpers import triggers
 
 FOREVER = """
@@ -94,3 +96,27 @@ def test_it_wakes_at_the_next_slot_and_puts_it(tmp_path: Path) -> None:
     assert not loop.is_alive()
     assert 0.3 < woke_after < 10  # woke for the slot, not after MAX_SLEEP
     assert triggers(tmp_path) == [f"tick.{boundary:%Y%m%dT%H%M%SZ}.trigger"]
+
+
+def test_a_stop_by_its_event_is_announced_to_the_service_manager(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(str(tmp_path / "notify"))
+        manager.settimeout(10)
+        notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "100000"})
+        scheduler = Scheduler([Schedule("nightly", "30 2 * * *")], tmp_path / "q")
+        stop = threading.Event()
+        loop = threading.Thread(
+            target=serve, args=([scheduler],), kwargs={"stop": stop, "notifier": notifier}
+        )
+        loop.start()
+        try:
+            assert manager.recv(4096) == b"READY=1\nSTATUS=scheduling nightly"
+            assert manager.recv(4096) == b"WATCHDOG=1"  # every 0.05 s, though 02:30 is far
+            assert manager.recv(4096) == b"WATCHDOG=1"
+        finally:
+            stop.set()
+            loop.join(timeout=10)
+        assert not loop.is_alive()
+        while (message := manager.recv(4096)) == b"WATCHDOG=1":
+            pass
+        assert message == b"STOPPING=1"

@@ -3,6 +3,7 @@ prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import urllib.request
 from pathlib import Path
@@ -12,13 +13,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from persistq.errors import PersistqError
+from persistq.service.gauges import Gauge, write_textfile
 from persistq.service.metrics import (
-    Gauge,
     ScheduleMetrics,
     WatchMetrics,
     exposition,
     serve,
-    write_textfile,
 )
 
 
@@ -33,13 +33,20 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_a_scrape_shows_the_counters_of_a_watch_and_a_schedule() -> None:
     registry = prometheus_client.CollectorRegistry()
     watch = WatchMetrics("/data/triggers", registry)
-    schedule = ScheduleMetrics("/data/triggers", registry)
+    schedule = ScheduleMetrics(registry)
+    other = ScheduleMetrics(prometheus_client.CollectorRegistry())  # one per registry
     watch.started.inc(2)
     watch.succeeded.inc()
     watch.retried.inc()
     watch.duration.observe(42)
-    schedule.fired("nightly", 1764556200.0)
-    schedule.missed("nightly", 3)
+    watch.schedule_succeeded("nightly", 1764558000.0)
+    slot = dt.datetime.fromtimestamp(1764556200.0, dt.UTC)
+    schedule.checked("/data/triggers", "nightly", None, slot)
+    schedule.checked("/data/other", "hourly", None, None)
+    schedule.put("/data/triggers", "nightly", slot)
+    schedule.skipped("/data/triggers", "nightly", [slot, slot, slot])
+    schedule.checked("/data/triggers", "nightly", slot, slot + dt.timedelta(days=1))
+    other.put("/data/triggers", "nightly", slot)
     server, thread = serve(registry, 0)
     try:
         port = server.server_port
@@ -56,9 +63,14 @@ def test_a_scrape_shows_the_counters_of_a_watch_and_a_schedule() -> None:
     assert got[("persistq_job_duration_seconds_count", q)] == 1
     assert got[("persistq_job_duration_seconds_sum", q)] == 42
     nightly = (("queue", "/data/triggers"), ("schedule", "nightly"))
+    assert got[("persistq_schedule_last_success_timestamp_seconds", nightly)] == 1764558000.0
     assert got[("persistq_schedule_triggers_put_total", nightly)] == 1
     assert got[("persistq_schedule_missed_slots_total", nightly)] == 3
     assert got[("persistq_schedule_last_slot_timestamp_seconds", nightly)] == 1764556200.0
+    assert got[("persistq_schedule_next_slot_timestamp_seconds", nightly)] == 1764642600.0
+    hourly = (("queue", "/data/other"), ("schedule", "hourly"))
+    assert got[("persistq_schedule_triggers_put_total", hourly)] == 0  # there before a put
+    assert ("persistq_schedule_next_slot_timestamp_seconds", hourly) not in got  # no next slot
 
 
 def test_a_taken_port_names_itself() -> None:

@@ -32,8 +32,8 @@ def test_ready_ping_status_and_stopping_reach_the_manager(
     assert sock.recv(4096) == b"READY=1\nSTATUS=watching /data/triggers"
     assert notifier.ping()
     assert sock.recv(4096) == b"WATCHDOG=1"
-    assert notifier.status("2 jobs running")
-    assert sock.recv(4096) == b"STATUS=2 jobs running"
+    assert notifier.status("2 jobs running\nWATCHDOG=trigger")
+    assert sock.recv(4096) == b"STATUS=2 jobs running WATCHDOG=trigger"  # one assignment
     assert notifier.stopping()
     assert sock.recv(4096) == b"STOPPING=1"
 

@@ -19,6 +19,7 @@ from persistq.cli import demo, requeue, reset, schedule, status, watch
 from persistq.cli.common import EXIT_INTERRUPTED, EXIT_UNHEALTHY, EXIT_USAGE, CliError
 from persistq.cli.progress import ProgressAwareHandler
 from persistq.errors import PersistqError
+from persistq.service.jsonlog import JsonFormatter
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -39,12 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"persistq {__version__}")
     add_verbosity(parser, default=False)
+    _add_log_format(parser, "text")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     for module in (status, requeue, reset, watch, schedule, demo):
         module.add_parser(sub)
-    for subparser in sub.choices.values():
+    for subparser in {id(p): p for p in sub.choices.values()}.values():  # aliases once
         # Also after the subcommand; unset there, so the main parser's value stands.
         add_verbosity(subparser, default=argparse.SUPPRESS)
+        _add_log_format(subparser, argparse.SUPPRESS)
     return parser
 
 
@@ -58,13 +61,25 @@ def add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
         verbosity.add_argument(*flags, action="store_true", default=default, help=text)
 
 
-def configure_logging(level: int) -> None:
-    """Timestamped (UTC) log lines on stderr for the whole process."""
-    handler = ProgressAwareHandler(sys.stderr)
-    formatter = logging.Formatter(
-        "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"
+def _add_log_format(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="log lines as text (default), or one JSON object each (for services)",
     )
-    formatter.converter = time.gmtime
+
+
+def configure_logging(level: int, log_format: str = "text") -> None:
+    """Timestamped (UTC) log lines on stderr for the whole process: text, or with
+    ``log_format="json"`` one JSON object a line (:mod:`persistq.service.jsonlog`)."""
+    handler = ProgressAwareHandler(sys.stderr)
+    formatter: logging.Formatter = JsonFormatter()
+    if log_format == "text":
+        formatter = logging.Formatter(
+            "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%S"
+        )
+        formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -86,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.subcommand} takes no COMMAND after '--'")
     args.argv = after or []
     configure_logging(
-        logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+        logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        args.log_format,
     )
     run: Runner = args.run
     try:

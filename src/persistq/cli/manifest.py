@@ -8,7 +8,7 @@ import argparse
 import datetime
 import json
 
-from persistq.cli.common import EXIT_OK, existing_dir, format_table
+from persistq.cli.common import EXIT_OK, CliError, existing_dir, format_table
 from persistq.cli.folder import extension_of
 from persistq.folder.manifest import FileRecord, read_manifest
 
@@ -52,8 +52,10 @@ def render(records: list[FileRecord]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the files of folder queue ``args.path``."""
-    path = existing_dir(args.path)
+    """Print the files of folder queue ``args.path`` (one PATH)."""
+    if len(args.path) != 1:
+        raise CliError("status --files takes one PATH")
+    path = existing_dir(args.path[0])
     records = read_manifest(path, extension_of(path, args.extension))
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2))

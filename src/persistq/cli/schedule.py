@@ -4,12 +4,16 @@ slot of every schedule, exactly once; and the schedule part of ``persistq status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from persistq.cli.common import EXIT_OK, CliError, format_table
 from persistq.schedule.config import load_schedulers
+from persistq.schedule.observer import SlotObserver
 from persistq.schedule.scheduler import serve
 from persistq.schedule.slots import check_aware
 from persistq.schedule.status import statuses
@@ -21,6 +25,7 @@ examples:
   persistq schedule nightly.toml                 # run until SIGTERM/SIGINT
   persistq schedule nightly.toml --list          # check the file; the next slots
   persistq schedule nightly.toml --once          # put what is due now, then exit
+  persistq schedule nightly.toml --metrics-port 9464 --log-format json   # as a service
   persistq status triggers/.persistq-schedule    # last and next slot of each schedule
 
 nightly.toml:
@@ -63,6 +68,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="ISO",
         help="--list/--once: act as if the clock said ISO (e.g. 2026-06-02T02:30:00+02:00)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (needs persistq[metrics])",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address to serve metrics on (default 127.0.0.1: loopback only)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -79,8 +96,15 @@ def run(args: argparse.Namespace) -> int:
     """Check the schedule file, then list, run once, or run until stopped."""
     if args.now is not None and not (args.list or args.once):
         raise CliError("--now needs --list or --once")
+    if args.metrics_port is not None and (args.list or args.once):
+        raise CliError("--metrics-port is for the running scheduler, not --list or --once")
+    with _metrics(args.metrics_host, args.metrics_port) as observer:
+        return _run(args, observer)
+
+
+def _run(args: argparse.Namespace, observer: SlotObserver | None) -> int:
     try:
-        schedulers = load_schedulers(args.file)
+        schedulers = load_schedulers(args.file, observer=observer)
     except ImportError as exc:  # cronsim, without the schedule extra
         raise CliError(str(exc)) from None
     if args.list:
@@ -103,9 +127,34 @@ def run(args: argparse.Namespace) -> int:
                 print(path)
         return EXIT_OK
     names = ", ".join(s.name for scheduler in schedulers for s in scheduler.schedules)
-    log.info("scheduling %s", names)
+    log.info("scheduling %s", names, extra={"file": os.path.abspath(args.file)})
     serve(schedulers)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _metrics(host: str, port: int | None) -> Iterator[SlotObserver | None]:
+    """Serve the scheduler's metrics while the block runs (nothing without a port)."""
+    if port is None:
+        yield None
+        return
+    # The metrics extra, imported only when asked for (PersistqError naming it if absent).
+    from persistq.service.metrics import (  # noqa: PLC0415
+        ScheduleMetrics,
+        new_registry,
+    )
+    from persistq.service.metrics import serve as serve_metrics  # noqa: PLC0415
+
+    registry = new_registry()
+    metrics = ScheduleMetrics(registry)
+    server, thread = serve_metrics(registry, port, host)
+    log.info("serving metrics on http://%s:%d/metrics", host, server.server_port)
+    try:
+        yield metrics
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def status_report(path: str) -> Report:

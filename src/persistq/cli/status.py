@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from persistq.cli import manifest
+from persistq.cli import gauges, manifest
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
+    CliError,
     existing_dir,
     format_age,
     format_table,
@@ -40,6 +41,8 @@ examples:
   persistq status /data/queue/loads          # a folder queue
   persistq status /data/pickup/run-0412      # a PersistentQueue's pickup directory
   persistq status --json /data/queue/loads | jq .healthy
+  persistq status --prometheus /data/queue/loads /data/triggers/.persistq-schedule \
+      --output /var/lib/node_exporter/textfile/persistq.prom
 
 exit codes: 0 healthy; 1 work is stuck with dead owners, a producer failed (a
 failed marker) or is gone without close(), files are in failed/, PATH is no queue at
@@ -60,8 +63,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("path", metavar="PATH", help="queue folder or pickup directory")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        nargs="+",
+        help="queue folder, pickup directory or schedule state directory (several: "
+        "--prometheus)",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as JSON")
+    gauges.add_arguments(parser, output)
     parser.add_argument(
         "--extension",
         help="folder queue: the message extension (default: the one its files use)",
@@ -293,20 +304,36 @@ def folder_status(path: str, extension: str | None) -> Report:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Print the status of ``args.path``; 0 if healthy, 1 if not."""
-    if args.files:
-        return manifest.run(args)
-    path = existing_dir(args.path)
+RENDER: dict[str, Callable[[Report], str]] = {
+    "schedules": render_status,
+    "pickup": render_pickup,
+    "folder": render_folder,
+    "none": render_none,
+}
+"""The text form of each kind of report."""
+
+
+def read_report(path: str, extension: str | None) -> Report:
+    """The report of ``path``: a schedule state directory, a pickup directory or a
+    folder queue (``extension``: its messages' extension, None to find it)."""
     names = sorted(os.listdir(path))
     if is_state_dir(path):
-        report = status_report(path)
-        text = render_status(report)
-    elif group_journals(names):
-        report = pickup_status(path, names)
-        text = render_pickup(report)
-    else:
-        report = folder_status(path, args.extension)
-        text = render_folder(report) if report["kind"] == "folder" else render_none(report)
-    print(json.dumps(report, indent=2) if args.json else text)
+        return status_report(path)
+    if group_journals(names):
+        return pickup_status(path, names)
+    return folder_status(path, extension)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status of ``args.path``; 0 if healthy, 1 if not; with
+    ``--prometheus``, the gauges of every PATH, 0 once written."""
+    if args.files:
+        return manifest.run(args)
+    paths = [existing_dir(path) for path in args.path]
+    if args.prometheus:
+        return gauges.write([read_report(path, args.extension) for path in paths], args.output)
+    if len(paths) > 1 or args.output:
+        raise CliError("several PATHs and --output need --prometheus")
+    report = read_report(paths[0], args.extension)
+    print(json.dumps(report, indent=2) if args.json else RENDER[report["kind"]](report))
     return EXIT_OK if report["healthy"] else EXIT_UNHEALTHY

@@ -6,7 +6,16 @@ crash-safe, with retries. See ``docs/schedules.md``.
 
 from persistq.schedule.definition import Schedule
 from persistq.schedule.errors import ScheduleError, StateError
+from persistq.schedule.observer import SlotObserver
 from persistq.schedule.scheduler import Scheduler
 from persistq.schedule.trigger import Trigger, read_trigger
 
-__all__ = ["Schedule", "ScheduleError", "Scheduler", "StateError", "Trigger", "read_trigger"]
+__all__ = [
+    "Schedule",
+    "ScheduleError",
+    "Scheduler",
+    "SlotObserver",
+    "StateError",
+    "Trigger",
+    "read_trigger",
+]

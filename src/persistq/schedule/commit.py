@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+from typing import Any
 
 import attrs
 
@@ -65,6 +66,20 @@ class Folders:
         return os.path.join(self.staging, name), os.path.join(self.queue, name)
 
 
+def log_context(
+    queue: str, schedule: str, slot: dt.datetime | None = None, path: str | None = None
+) -> dict[str, Any]:
+    """The ``extra=`` of a log record about ``schedule`` of ``queue`` (the context
+    fields of JSON log lines): ``queue``, ``schedule``, and ``slot`` and ``file`` when
+    given."""
+    context: dict[str, Any] = {"queue": queue, "schedule": schedule}
+    if slot is not None:
+        context["slot"] = slot.isoformat()
+    if path is not None:
+        context["file"] = path
+    return context
+
+
 def fire(
     folders: Folders, schedule: Schedule, state: ScheduleState, slot: dt.datetime
 ) -> tuple[str | None, ScheduleState]:
@@ -90,12 +105,20 @@ def finish(folders: Folders, state: ScheduleState) -> tuple[str | None, Schedule
             put = final
         except FileExistsError:
             log.warning(
-                "schedule %s: %s is already in the queue; not put twice", state.schedule, final
+                "schedule %s: %s is already in the queue; not put twice",
+                state.schedule,
+                final,
+                extra=log_context(folders.queue, state.schedule, slot, final),
             )
             os.unlink(staged)
         sync_dirs("fsync", folders.queue, folders.staging)
     else:
-        log.info("schedule %s: slot %s was put before a restart", state.schedule, slot.isoformat())
+        log.info(
+            "schedule %s: slot %s was put before a restart",
+            state.schedule,
+            slot.isoformat(),
+            extra=log_context(folders.queue, state.schedule, slot, final),
+        )
     state = state.fired(slot)
     save_state(folders.state_dir, state)
     return put, state
@@ -130,10 +153,14 @@ def remove_uncommitted(folders: Folders, schedule: str) -> None:
         removed = False
         for name in os.listdir(folder):
             if name.startswith(starts):
+                path = os.path.join(folder, name)
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
+                    os.unlink(path)
                 log.info(
-                    "schedule %s: removed uncommitted %s", schedule, os.path.join(folder, name)
+                    "schedule %s: removed uncommitted %s",
+                    schedule,
+                    path,
+                    extra=log_context(folders.queue, schedule, path=path),
                 )
                 removed = True
         if removed:

@@ -24,14 +24,18 @@ from typing import Any
 
 from persistq.schedule.definition import Schedule
 from persistq.schedule.errors import ScheduleError
+from persistq.schedule.observer import SlotObserver
 from persistq.schedule.scheduler import Scheduler
 
 _TOP = frozenset({"queue", "state_dir", "extension", "schedule"})
 _FIELDS = frozenset({"name", "cron", "timezone", "catch_up", "content", "params", "queue"})
 
 
-def load_schedulers(path: str | os.PathLike[str]) -> list[Scheduler]:
-    """One Scheduler per queue folder named in the schedule file at ``path``.
+def load_schedulers(
+    path: str | os.PathLike[str], *, observer: SlotObserver | None = None
+) -> list[Scheduler]:
+    """One Scheduler per queue folder named in the schedule file at ``path``, each
+    reporting to ``observer``.
 
     ScheduleError naming the file, the schedule and the field for any mistake (bad
     cron field, unknown time zone, duplicate name, unknown field, ...); nothing is
@@ -49,7 +53,13 @@ def load_schedulers(path: str | os.PathLike[str]) -> list[Scheduler]:
     state_dir = None if top is None else _path(file, top, "field 'state_dir'")
     try:
         return [
-            Scheduler(schedules, queue, state_dir=state_dir, message_extension=extension)
+            Scheduler(
+                schedules,
+                queue,
+                state_dir=state_dir,
+                message_extension=extension,
+                observer=observer,
+            )
             for queue, schedules in grouped.items()
         ]
     except ValueError as exc:

@@ -14,11 +14,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 
 from persistq.folder.names import normalize_extension
-from persistq.schedule.commit import SCHEDULE_FOLDER, Folders, finish, fire, remove_uncommitted
+from persistq.schedule.commit import (
+    SCHEDULE_FOLDER,
+    Folders,
+    finish,
+    fire,
+    log_context,
+    remove_uncommitted,
+)
 from persistq.schedule.definition import Schedule
 from persistq.schedule.errors import ScheduleError
+from persistq.schedule.observer import NoObserver, SlotObserver
 from persistq.schedule.slots import check_aware, decide, slots_between, utc
 from persistq.schedule.state import ScheduleState, load_state, save_state, state_path
+from persistq.service.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,7 @@ class Scheduler:
     folders are created by the first :meth:`run_pending`. Trigger files end with
     ``message_extension``. The scheduler is not a producer of the queue (no helo/done
     markers): stopping or restarting it never ends the queue for its readers.
+    ``observer`` is told of every slot put or skipped (e.g. metrics).
     ScheduleError for duplicate schedule names.
     """
 
@@ -50,6 +60,7 @@ class Scheduler:
         *,
         state_dir: str | os.PathLike[str] | None = None,
         message_extension: str = ".trigger",
+        observer: SlotObserver | None = None,
     ) -> None:
         self.schedules: tuple[Schedule, ...] = tuple(schedules)
         seen: set[str] = set()
@@ -62,6 +73,7 @@ class Scheduler:
         self.folders = Folders(
             queue, os.path.abspath(os.fspath(state)), normalize_extension(message_extension)
         )
+        self.observer: SlotObserver = NoObserver() if observer is None else observer
 
     @property
     def queue_path(self) -> str:
@@ -90,18 +102,35 @@ class Scheduler:
         return put
 
     def _run_schedule(self, schedule: Schedule, now: dt.datetime) -> list[str]:
+        put, state = self._put_due(schedule, now)
+        self.observer.checked(
+            self.queue_path, schedule.name, state.last_slot, schedule.next_slot(now)
+        )
+        return put
+
+    def _put_due(self, schedule: Schedule, now: dt.datetime) -> tuple[list[str], ScheduleState]:
         folders = self.folders
-        state = load_state(state_path(folders.state_dir, schedule.name))
+        name = schedule.name
+        state = load_state(state_path(folders.state_dir, name))
         if state is None:
-            save_state(folders.state_dir, ScheduleState.fresh(schedule, now))
-            log.info("schedule %s: no state; starting from %s", schedule.name, now.isoformat())
-            remove_uncommitted(folders, schedule.name)
-            return []
+            state = ScheduleState.fresh(schedule, now)
+            save_state(folders.state_dir, state)
+            log.info(
+                "schedule %s: no state; starting from %s",
+                name,
+                now.isoformat(),
+                extra=log_context(self.queue_path, name),
+            )
+            remove_uncommitted(folders, name)
+            return [], state
         put: list[str] = []
         if state.pending is not None:
+            slot = state.pending
             path, state = finish(folders, state)
-            put.extend([path] if path else [])
-        remove_uncommitted(folders, schedule.name)
+            if path is not None:
+                put.append(path)
+                self._report_put(name, slot, path)
+        remove_uncommitted(folders, name)
         changed = state.for_schedule(schedule) != state
         state = state.for_schedule(schedule)
         due = slots_between(schedule.cron, schedule.zone, state.through, now)
@@ -109,21 +138,34 @@ class Scheduler:
         for slot in decision.skipped:
             log.warning(
                 "schedule %s: skipped slot %s (missed; catch_up=%s)",
-                schedule.name,
+                name,
                 slot.isoformat(),
                 schedule.catch_up,
+                extra=log_context(self.queue_path, name, slot),
             )
             state = state.skipped(slot)
             changed = True
+        if decision.skipped:
+            self.observer.skipped(self.queue_path, name, decision.skipped)
         for slot in decision.fire:
             path, state = fire(folders, schedule, state, slot)
             changed = False
             if path is not None:
                 put.append(path)
-                log.info("schedule %s: put %s for slot %s", schedule.name, path, slot.isoformat())
+                self._report_put(name, slot, path)
         if changed:
             save_state(folders.state_dir, state)
-        return put
+        return put, state
+
+    def _report_put(self, schedule: str, slot: dt.datetime, path: str) -> None:
+        log.info(
+            "schedule %s: put %s for slot %s",
+            schedule,
+            path,
+            slot.isoformat(),
+            extra=log_context(self.queue_path, schedule, slot, path),
+        )
+        self.observer.put(self.queue_path, schedule, slot)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -142,7 +184,9 @@ class Scheduler:
 
     def run_forever(self, *, stop: threading.Event | None = None) -> None:
         """Run pending slots, then sleep until the next slot, until SIGTERM or SIGINT
-        (or ``stop`` is set); the running put is finished first, and it returns."""
+        (or ``stop`` is set); the running put is finished first, and it returns. Under
+        a service manager (``NOTIFY_SOCKET``) it says READY, WATCHDOG and STOPPING, as
+        :func:`serve` does."""
         serve([self], stop=stop)
 
 
@@ -151,33 +195,64 @@ def serve(
     *,
     stop: threading.Event | None = None,
     clock: Callable[[], dt.datetime] = _utc_now,
+    notifier: Notifier | None = None,
 ) -> None:
     """Run ``schedulers`` as :meth:`Scheduler.run_forever` does, in one loop: put what
-    is due by ``clock``, then sleep until the earliest next slot (at most MAX_SLEEP)."""
+    is due by ``clock``, then sleep until the earliest next slot (at most MAX_SLEEP).
+
+    It tells the service manager (``notifier``, default: the one ``NOTIFY_SOCKET``
+    names; nothing without one) ``READY=1`` after the first run, ``WATCHDOG=1`` after
+    every run while waking at least as often as ``WATCHDOG_USEC`` asks (so a hung loop
+    is noticed, however far the next slot), and ``STOPPING=1`` once it is asked to stop.
+    """
     event = threading.Event() if stop is None else stop
-    with _stopping_on_signals(event):
+    notify = Notifier() if notifier is None else notifier
+    announced = False
+
+    def announce_stop() -> None:
+        nonlocal announced
+        if not announced:
+            announced = True
+            notify.stopping()
+
+    ready = False
+    with _stopping_on_signals(event, announce_stop):
         while not event.is_set():
             for scheduler in schedulers:
                 scheduler.run_pending(clock())
-            now = clock()
-            upcoming = [s for s in (sch.next_slot(now) for sch in schedulers) if s is not None]
-            delay = MAX_SLEEP
-            if upcoming:
-                until = (min(utc(s) for s in upcoming) - now).total_seconds()
-                delay = min(MAX_SLEEP, max(0.0, until) + 0.01)
+            if not ready:
+                ready = True
+                names = ", ".join(s.name for sch in schedulers for s in sch.schedules)
+                notify.ready(f"scheduling {names}")
+            elif notify.watchdog_seconds is not None:
+                notify.ping()
+            delay = _delay(schedulers, clock())
+            if notify.watchdog_seconds is not None:
+                delay = min(delay, notify.watchdog_seconds)
             log.debug("sleeping %.3f s", delay)
             event.wait(delay)
+    announce_stop()
     log.info("scheduler stopped")
 
 
+def _delay(schedulers: Sequence[Scheduler], now: dt.datetime) -> float:
+    """Seconds from ``now`` to just after the earliest next slot (at most MAX_SLEEP)."""
+    upcoming = [s for s in (sch.next_slot(now) for sch in schedulers) if s is not None]
+    if not upcoming:
+        return MAX_SLEEP
+    until = (min(utc(s) for s in upcoming) - now).total_seconds()
+    return min(MAX_SLEEP, max(0.0, until) + 0.01)
+
+
 @contextlib.contextmanager
-def _stopping_on_signals(event: threading.Event) -> Iterator[None]:
+def _stopping_on_signals(event: threading.Event, on_stop: Callable[[], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
+        on_stop()
         event.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}

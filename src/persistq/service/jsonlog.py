@@ -1,8 +1,9 @@
 """Log records as one JSON object per line, for services whose logs a machine reads.
 
 Each object has ``time`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger`` and
-``message``; the fields ``queue``, ``file`` and ``attempt`` appear when the record was
-logged with them in ``extra=`` (as persistq's own long-running commands do), and
+``message``; the fields ``queue``, ``file``, ``attempt``, ``schedule`` and ``slot``
+appear when the record was logged with them in ``extra=`` (as persistq's own
+long-running commands do), and
 ``error`` holds a formatted exception. Values that JSON cannot hold are written as
 their ``str``.
 """
@@ -14,7 +15,7 @@ import json
 import logging
 
 #: The ``extra=`` keys copied into the object when a record carries them.
-CONTEXT_FIELDS = ("queue", "file", "attempt")
+CONTEXT_FIELDS = ("queue", "file", "attempt", "schedule", "slot")
 
 
 class JsonFormatter(logging.Formatter):

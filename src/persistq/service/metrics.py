@@ -9,15 +9,14 @@ folder it reads or writes), so one scrape target can serve several queues.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
+import datetime as dt
 import threading
 from collections.abc import Iterable, Sequence
 from wsgiref.simple_server import WSGIServer
 
-import attrs
-
 from persistq.errors import PersistqError
+from persistq.service.gauges import Gauge
 
 try:
     import prometheus_client
@@ -75,21 +74,35 @@ class WatchMetrics:
             labels,
             registry=registry,
         ).labels(queue)
+        self._queue = queue
+        self._schedule_success = prometheus_client.Gauge(
+            "persistq_schedule_last_success_timestamp_seconds",
+            "When a job for a trigger of this schedule last succeeded (Unix time).",
+            ("queue", "schedule"),
+            registry=registry,
+        )
+
+    def schedule_succeeded(self, schedule: str, when: float) -> None:
+        """A job for a trigger put by ``schedule`` (the trigger file's ``schedule``)
+        succeeded at ``when`` (Unix time): the source of "no successful load for a
+        schedule's period plus grace" alerts."""
+        self._schedule_success.labels(self._queue, schedule).set(when)
 
 
 class ScheduleMetrics:
-    """Counters of ``persistq schedule``, one series per schedule."""
+    """Counters and gauges of ``persistq schedule``, one series per queue folder and
+    schedule. Its methods are those of :class:`persistq.schedule.SlotObserver`, so a
+    scheduler reports to it without knowing of Prometheus."""
 
-    def __init__(self, queue: str, registry: prometheus_client.CollectorRegistry) -> None:
+    def __init__(self, registry: prometheus_client.CollectorRegistry) -> None:
         labels = ("queue", "schedule")
-        self._queue = queue
-        self._fired = prometheus_client.Counter(
+        self._put = prometheus_client.Counter(
             "persistq_schedule_triggers_put",
             "Trigger files put for due slots.",
             labels,
             registry=registry,
         )
-        self._missed = prometheus_client.Counter(
+        self._skipped = prometheus_client.Counter(
             "persistq_schedule_missed_slots",
             "Slots skipped while no scheduler ran (catch_up 'latest' or 'none').",
             labels,
@@ -101,15 +114,52 @@ class ScheduleMetrics:
             labels,
             registry=registry,
         )
+        self._next = prometheus_client.Gauge(
+            "persistq_schedule_next_slot_timestamp_seconds",
+            "The next slot the scheduler will put (Unix time).",
+            labels,
+            registry=registry,
+        )
 
-    def fired(self, schedule: str, slot_timestamp: float) -> None:
-        """A trigger file was put for ``schedule``'s slot at ``slot_timestamp``."""
-        self._fired.labels(self._queue, schedule).inc()
-        self._last.labels(self._queue, schedule).set(slot_timestamp)
+    def checked(
+        self,
+        queue: str,
+        schedule: str,
+        last_slot: dt.datetime | None,
+        next_slot: dt.datetime | None,
+    ) -> None:
+        """``schedule`` was brought up to date: its counters exist (at 0 before the
+        first put, so that ``increase()`` sees the first one) and its gauges say its
+        last and next slot."""
+        self._put.labels(queue, schedule)
+        self._skipped.labels(queue, schedule)
+        if last_slot is not None:
+            self._last.labels(queue, schedule).set(last_slot.timestamp())
+        if next_slot is None:
+            with contextlib.suppress(KeyError):
+                self._next.remove(queue, schedule)
+        else:
+            self._next.labels(queue, schedule).set(next_slot.timestamp())
 
-    def missed(self, schedule: str, count: int = 1) -> None:
-        """``count`` slots of ``schedule`` were skipped."""
-        self._missed.labels(self._queue, schedule).inc(count)
+    def put(self, queue: str, schedule: str, slot: dt.datetime) -> None:
+        """A trigger file was put for ``schedule``'s ``slot``."""
+        self._put.labels(queue, schedule).inc()
+        self._last.labels(queue, schedule).set(slot.timestamp())
+
+    def skipped(self, queue: str, schedule: str, slots: Sequence[dt.datetime]) -> None:
+        """``slots`` of ``schedule`` were missed and skipped."""
+        self._skipped.labels(queue, schedule).inc(len(slots))
+
+
+def new_registry() -> prometheus_client.CollectorRegistry:
+    """A registry for one command's metrics, with the standard ``process_*`` metrics
+    of this process (CPU, memory, open files, start time) alongside. Counters are
+    served without their ``_created`` series (for the whole process: prometheus-client
+    has no per-registry switch), which the text format would scrape as extra gauges."""
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = prometheus_client.CollectorRegistry()
+    prometheus_client.ProcessCollector(registry=registry)
+    return registry
 
 
 def serve(
@@ -125,17 +175,6 @@ def serve(
             f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
             "choose another --metrics-port"
         ) from exc
-
-
-@attrs.frozen
-class Gauge:
-    """One gauge sample: a metric name (without ``persistq_``), help text, labels and
-    a value."""
-
-    name: str
-    help: str
-    labels: tuple[tuple[str, str], ...]
-    value: float
 
 
 class _Samples(Collector):
@@ -162,18 +201,3 @@ def exposition(gauges: Sequence[Gauge]) -> str:
     registry = prometheus_client.CollectorRegistry(auto_describe=False)
     registry.register(_Samples(gauges))
     return prometheus_client.generate_latest(registry).decode()
-
-
-def write_textfile(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file in its folder, then a
-    rename), as node_exporter's textfile collector requires: it never reads half."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".persistq-metrics-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -56,12 +56,15 @@ class Notifier:
         return self.address is not None
 
     def send(self, **fields: str) -> bool:
-        """Send ``KEY=VALUE`` lines (keys upper-cased); return whether it was sent. A
-        manager that went away is logged once per call at DEBUG, never raised: the
-        service goes on without it."""
+        """Send ``KEY=VALUE`` lines (keys upper-cased; a newline inside a value becomes
+        a space, as it would end the assignment); return whether it was sent. A manager
+        that went away is logged once per call at DEBUG, never raised: the service goes
+        on without it."""
         if self.address is None:
             return False
-        message = "\n".join(f"{key.upper()}={value}" for key, value in fields.items())
+        message = "\n".join(
+            f"{key.upper()}={value.replace(chr(10), ' ')}" for key, value in fields.items()
+        )
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
                 s.sendto(message.encode(), self.address)
