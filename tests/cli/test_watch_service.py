@@ -265,24 +265,11 @@ def test_a_bad_metrics_port_is_a_usage_error(queue: Path) -> None:
 
 
 # persistq's main() with its log records as JSON lines (as --log-format json would).
-JSON_LOGS = """
-import logging, sys
-import persistq.cli as cli
-from persistq.service.jsonlog import JsonFormatter
-def json_logging(level):
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logging.getLogger().handlers[:] = [handler]
-    logging.getLogger().setLevel(level)
-cli.configure_logging = json_logging
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
 @pytest.mark.timeout(60)
 def test_log_records_of_a_watch_carry_queue_file_and_attempt(queue: Path) -> None:
     drop(queue, "bad.trigger")
-    argv = [sys.executable, "-c", JSON_LOGS, "watch", str(queue), "--retries", "1"]
+    argv = [PERSISTQ, "--log-format", "json", "watch", str(queue)]
+    argv += ["--retries", "1"]
     argv += ["--backoff", "0.1", "--idle-exit", "0.5", "--", "false"]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1, result.stderr

@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 from persistq.folder.files import write_json
+from persistq.folder.owner import current_owner
+from persistq.folder.tempnames import temp_name
 from persistq.schedule import Schedule, Scheduler
 from persistq.schedule.state import load_state, save_state, state_path
 from persistq.schedule.trigger import trigger_record
@@ -83,7 +85,8 @@ def run_campaign(
         if start == "pending":
             save_state(scheduler.state_dir, state.staged(minutes(1)))
         else:
-            Path(scheduler.state_dir, ".tick.schedule.json.0a1b.pqtmp").write_text("{")
+            left = temp_name("tick.schedule.json", current_owner(), "0a1b")
+            Path(scheduler.state_dir, left).write_text("{")
 
     points: Counter[str] = Counter()
     argv = [*python_argv(RUN), str(queue), "renameat2" if renameat2 else "no-renameat2"]

@@ -30,7 +30,7 @@ import attrs
 from persistq.durability import make_directory
 from persistq.folder import files
 from persistq.folder.files import exists_error, sync_dirs, write_json
-from persistq.folder.names import check_message_name
+from persistq.folder.names import SEP, check_message_name
 from persistq.schedule.definition import Schedule
 from persistq.schedule.state import ScheduleState, save_state, state_path
 from persistq.schedule.trigger import trigger_name, trigger_prefix, trigger_record
@@ -148,7 +148,7 @@ def remove_uncommitted(folders: Folders, schedule: str) -> None:
     state_file = os.path.basename(state_path(folders.state_dir, schedule))
     for folder, starts in (
         (folders.staging, (prefix, "." + prefix)),
-        (folders.state_dir, (f".{state_file}.",)),
+        (folders.state_dir, (f".{state_file}{SEP}",)),  # files.write_json temporaries
     ):
         removed = False
         for name in os.listdir(folder):
