@@ -1,0 +1,381 @@
+"""RabbitMQQueue: the PersistentQueue API on a durable quorum queue of a broker."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+import pika
+
+from persistq import processes
+from persistq.errors import MessageFormatError, UpstreamFailureError
+from persistq.journal.codec import RecordError, decode_payload, encode_payload
+from persistq.messages import Converter, Formatter, MessageCodec
+from persistq.rabbitmq.confirms import ConfirmWindow
+from persistq.rabbitmq.control import (
+    ControlKind,
+    ControlState,
+    conclusion,
+    decode_control,
+    encode_control,
+    new_producer_id,
+)
+from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
+from persistq.rabbitmq.held import Held
+from persistq.rabbitmq.link import Delivery, Link
+from persistq.rabbitmq.topology import Topology
+from persistq.sentinels import DONE, FAILED, Sentinel, is_control
+
+log = logging.getLogger(__name__)
+
+Durability = Literal["confirm", "stream"]
+STREAM_WINDOW = 1000
+WAIT_SLICE_S = 0.5
+COUNT_EVERY_S = 0.2
+ATTEMPT = "x-persistq-attempt"
+REASONS = "x-persistq-reasons"
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+_CONFIG = (
+    *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
+    *("delivery_limit", "durability", "retry_seconds", "_where"),
+)
+"""What a pickled queue keeps: its settings, never a connection."""
+
+
+class RabbitMQQueue:
+    """A queue on a RabbitMQ broker with the methods and meaning of PersistentQueue.
+
+    ``put`` returns once the broker confirmed the message (``durability="confirm"``), or
+    at once with ``durability="stream"``, where ``flush()`` and ``close()`` wait for
+    every confirm and raise UnconfirmedError naming the messages that are not safe.
+    ``close()`` / ``fail()`` reach every consumer on every host, also those that join
+    later. ``prefetch`` bounds the messages a consumer holds; a message delivered
+    ``delivery_limit`` times (or failed that often) goes to the queue ``NAME.dead``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        queue_name: str,
+        formatter_list: Sequence[Formatter] | None = None,
+        converter_list: Sequence[Converter] | None = None,
+        number_of_workers: int = 1,
+        *,
+        prefetch: int = 1,
+        delivery_limit: int | None = None,
+        durability: Durability = "confirm",
+        retry_seconds: float = 60.0,
+    ) -> None:
+        if not isinstance(number_of_workers, int) or number_of_workers < 1:
+            raise ValueError(f"number_of_workers must be a positive int; got {number_of_workers!r}")
+        if not isinstance(prefetch, int) or prefetch < 1:
+            raise ValueError(f"prefetch must be a positive int; got {prefetch!r}")
+        if durability not in ("confirm", "stream"):
+            raise ValueError(f"durability must be 'confirm' or 'stream'; got {durability!r}")
+        if not str(url).startswith(("amqp://", "amqps://")):
+            raise ValueError(f"url must start with amqp:// or amqps://; got {url!r}")
+        self.url = url
+        self.topology = Topology(queue_name, delivery_limit)
+        self.queue_name = self.topology.queue
+        self.codec = MessageCodec(tuple(formatter_list or ()), tuple(converter_list or ()))
+        self.number_of_workers = number_of_workers
+        self.prefetch = prefetch
+        self.delivery_limit = delivery_limit
+        self.durability: Durability = durability
+        self.retry_seconds = float(retry_seconds)
+        params = pika.URLParameters(url)
+        self._where = f"{params.host}:{params.port}/{self.queue_name}"
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        self._forks = processes.forks
+        self._link_lock = threading.Lock()
+        self._link_: Link | None = None
+        self._reset_consumer_state()
+        self._producer: str | None = None
+        self._window = ConfirmWindow(STREAM_WINDOW, self._where)
+
+    def _reset_consumer_state(self) -> None:
+        self._inbox: queue.Queue[Delivery | None] = queue.Queue()
+        self._held: Held[Delivery] = Held()
+        self._control = ControlState()
+        self._control_lock = threading.Lock()
+        self._ready: int | None = None
+        self._counted_at = float("-inf")
+
+    # -- pickling: each process opens its own connection ------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: self.__dict__[name] for name in _CONFIG}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_process_state()
+
+    # -- the connection ------------------------------------------------------------
+
+    def _link(self) -> Link:
+        if self._forks != processes.forks:  # forked: the parent's connection is not ours
+            self._init_process_state()
+        with self._link_lock:
+            if self._link_ is None:
+                self._link_ = Link(
+                    pika.URLParameters(self.url),
+                    self.topology,
+                    prefetch=self.prefetch,
+                    on_delivery=self._inbox.put,
+                    on_control=self._on_control,
+                    on_control_reset=self._on_control_reset,
+                )
+            return self._link_
+
+    def _end_link(self) -> None:
+        if self._forks != processes.forks:
+            self._init_process_state()
+            return
+        with self._link_lock:
+            link, self._link_ = self._link_, None
+        if link is not None:
+            link.close()
+        self._reset_consumer_state()
+
+    def _on_control(self, body: bytes) -> None:  # on the I/O thread
+        try:
+            kind, producer = decode_control(body)
+        except RecordError as exc:
+            log.warning("%s: ignoring a foreign record on the control stream: %s", self._where, exc)
+            return
+        with self._control_lock:
+            self._control.apply(kind, producer)
+        self._inbox.put(None)  # wake get()
+
+    def _on_control_reset(self) -> None:  # on the I/O thread: the stream is read again
+        with self._control_lock:
+            self._control = ControlState()
+
+    def _wait(self, future: Any, timeout: float | None = None) -> Any:
+        return future.result((timeout or self.retry_seconds) + 10)
+
+    # -- producer side -------------------------------------------------------------
+
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Send ``obj``; return once the broker confirmed it (``durability="confirm"``)
+        or once it is on its way (``"stream"``: see :meth:`flush`). A message that the
+        journal codec cannot write raises MessageFormatError and sends nothing."""
+        body = encode_payload(self.codec.to_fields(obj))
+        link = self._link()
+        self._announce(link)
+        if self.durability == "stream":
+            self._window.reserve()
+            future = link.publish(self.queue_name, body, None, timeout or self.retry_seconds)
+            self._window.track(obj, future)
+            return
+        try:
+            self._wait(link.publish(self.queue_name, body, None, timeout or self.retry_seconds))
+        except BrokerError as exc:
+            raise type(exc)(f"put {obj!r}: {exc}") from None
+
+    def put_nowait(self, obj: Any) -> None:
+        """Equivalent to ``put(obj, block=False)``."""
+        self.put(obj, block=False)
+
+    def flush(self) -> None:
+        """Wait until every message put so far is confirmed; raise UnconfirmedError
+        naming those the broker refused or did not confirm within ``retry_seconds``."""
+        self._window.flush(self.retry_seconds)
+
+    def _announce(self, link: Link) -> None:
+        if self._producer is None:
+            producer = new_producer_id()
+            self._record(link, "helo", producer)
+            self._producer = producer
+
+    def _record(self, link: Link, kind: ControlKind, producer: str) -> None:
+        body = encode_control(kind, producer)
+        self._wait(link.publish(self.topology.control, body, None, self.retry_seconds))
+
+    def close(self) -> None:
+        """As a producer: wait for every confirm (see :meth:`flush`), then record DONE,
+        which every consumer of the queue receives, and disconnect."""
+        try:
+            self.flush()
+            self._record(self._link(), "done", self._producer or new_producer_id())
+            self._producer = None
+        finally:
+            self._end_link()
+
+    def fail(self) -> None:
+        """As a producer: record FAILED, which every consumer of the queue receives,
+        and disconnect."""
+        try:
+            try:
+                self.flush()
+            except BrokerError as exc:
+                log.error("%s: before FAILED: %s", self._where, exc)
+            log.error("%s: sending FAILED to every consumer", self._where)
+            self._record(self._link(), "failed", self._producer or new_producer_id())
+            self._producer = None
+        finally:
+            self._end_link()
+
+    # -- consumer side -------------------------------------------------------------
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Return the next message, or DONE once every producer closed and no message
+        is left, or FAILED once a producer failed; raise ``queue.Empty`` after
+        ``timeout`` seconds (at once when not ``block``)."""
+        link = self._link()
+        link.consume()
+        deadline = time.monotonic() + (0.0 if not block else timeout or 0.0)
+        while True:
+            link.check()
+            wait = WAIT_SLICE_S if block and timeout is None else deadline - time.monotonic()
+            delivery = self._next(min(WAIT_SLICE_S, wait))
+            if delivery is not None and link.lost.get(delivery.generation) is None:
+                message = self._read(link, delivery)
+                if message is not None:
+                    self._held.add(delivery.body, delivery)
+                    return message[0]
+                continue
+            verdict = self._conclusion(link)
+            if verdict is not None:
+                return verdict
+            if (not block or timeout is not None) and time.monotonic() >= deadline:
+                raise queue.Empty
+
+    def get_nowait(self) -> Any:
+        """Equivalent to ``get(block=False)``."""
+        return self.get(block=False)
+
+    def _next(self, wait: float) -> Delivery | None:
+        try:
+            return self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _read(self, link: Link, delivery: Delivery) -> tuple[Any] | None:
+        try:
+            return (self.codec.from_fields(decode_payload(delivery.body)),)
+        except Exception as exc:  # a converter may raise anything
+            reason = f"cannot be read: {exc!r}"
+            log.error(
+                "%s: message %r %s; moved to %s",
+                self._where,
+                delivery.body[:80],
+                reason,
+                self.topology.dead,
+            )
+            self._give_up(link, delivery, self.topology.dead, reason, {})
+            return None
+
+    def _conclusion(self, link: Link) -> Sentinel | None:
+        with self._control_lock:
+            failed, closed = bool(self._control.failed), self._control.all_closed
+            state = self._control
+        if closed and not failed and time.monotonic() - self._counted_at > COUNT_EVERY_S:
+            self._ready = self._wait(link.counts(self.queue_name))[0]
+            self._counted_at = time.monotonic()
+        return conclusion(state, self._ready if self._inbox.empty() else None)
+
+    def task_done(self, obj: Any) -> None:
+        """Acknowledge ``obj`` (a message this consumer got); DONE and FAILED need none.
+        Raises ConsumerTimeoutError if the broker already took the message back."""
+        if is_control(obj):
+            return
+        delivery = self._take(obj, "task_done")
+        if not self._link().ack(delivery):
+            log.warning(
+                "%s: the connection was lost before task_done(%r); the broker gave the "
+                "message back and delivers it again",
+                self._where,
+                obj,
+            )
+
+    def task_failed(self, obj: Any, reason: str) -> str:
+        """Give up on this attempt at ``obj``; return the queue it went to: back to this
+        queue while fewer than ``delivery_limit`` attempts failed, else to the dead-letter
+        queue (with every attempt's reason in its header ``x-persistq-reasons``)."""
+        delivery = self._take(obj, "task_failed")
+        attempt = int(delivery.headers.get(ATTEMPT, 1))
+        headers = {ATTEMPT: attempt + 1}
+        target = self.queue_name
+        if self.delivery_limit is None or attempt >= self.delivery_limit:
+            target, headers = self.topology.dead, {ATTEMPT: attempt}
+        self._give_up(self._link(), delivery, target, reason, headers)
+        return target
+
+    def _give_up(
+        self, link: Link, delivery: Delivery, target: str, reason: str, headers: dict[str, Any]
+    ) -> None:
+        reasons = [_text(r) for r in delivery.headers.get(REASONS, [])] + [reason]
+        headers = {**headers, REASONS: reasons, "x-persistq-queue": self.queue_name}
+        self._wait(link.publish(target, delivery.body, headers, self.retry_seconds))
+        link.ack(delivery)
+
+    def _take(self, obj: Any, what: str) -> Delivery:
+        try:
+            payload = encode_payload(self.codec.to_fields(obj))
+        except MessageFormatError as exc:
+            raise NotDeliveredError(f"{self._where}: {what}({obj!r}): {exc}") from None
+        delivery = self._held.take(payload)
+        if delivery is None:
+            raise NotDeliveredError(
+                f"{self._where}: {what}({obj!r}): this consumer holds no delivery of that "
+                "message (never got it, or it was acknowledged already)"
+            )
+        return delivery
+
+    def qsize(self) -> int:
+        """Messages ready in the queue (not counting those delivered and unacknowledged)."""
+        return int(self._wait(self._link().counts(self.queue_name))[0])
+
+    def empty(self) -> bool:
+        """True if no message is ready in the queue."""
+        return self.qsize() == 0
+
+    def dispose(self) -> None:
+        """As a consumer: disconnect; messages got and not acknowledged go back to the
+        queue for another consumer."""
+        self._end_link()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        msg = self.get()
+        if msg is FAILED:
+            failed = list(self._control.failed)
+            self.dispose()
+            raise UpstreamFailureError(
+                f"{self._where}: an upstream producer failed (FAILED from {', '.join(failed)})"
+            )
+        if msg is DONE:
+            self.dispose()
+            raise StopIteration
+        return msg
+
+    def __enter__(self) -> RabbitMQQueue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._producer is None:
+            self.dispose()
+        elif exc_type is None:
+            self.close()
+        else:
+            self.fail()
