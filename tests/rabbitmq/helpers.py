@@ -14,7 +14,7 @@ def drain_raw(url: str, queue: str) -> list[tuple[bytes, dict[str, Any]]]:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()
-        out = []
+        out: list[tuple[bytes, dict[str, Any]]] = []
         while True:
             method, properties, body = channel.basic_get(queue, auto_ack=True)
             if method is None:

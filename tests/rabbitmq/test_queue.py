@@ -7,6 +7,7 @@ import pickle
 import queue
 import threading
 from pathlib import Path
+from typing import Any
 
 import pika
 import pytest
@@ -189,7 +190,7 @@ def test_failed_reaches_every_consumer_and_late_joiners(
 def test_consumer_processes_split_the_work_exactly_once(
     broker: Node, queue_name: str, tmp_path: Path, method: str
 ) -> None:
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)
     q = RabbitMQQueue(broker.url, queue_name, durability="stream")
     q.put("before the fork")  # the parent's connection must not leak into the children
     processes = [

@@ -46,4 +46,7 @@ def produce_forever(url: str, queue_name: str) -> None:
 
 
 if __name__ == "__main__":
-    {"hold_one": hold_one, "produce_forever": produce_forever}[sys.argv[1]](*sys.argv[2:])
+    if sys.argv[1] == "hold_one":
+        hold_one(*sys.argv[2:5])
+    else:
+        produce_forever(*sys.argv[2:4])
