@@ -39,3 +39,9 @@ def own_broker() -> Iterator[Node]:
 def queue_name(request: pytest.FixtureRequest) -> str:
     """A queue name no other test of the session uses."""
     return f"t{next(_names)}-{request.node.name[:60]}"
+
+
+@pytest.fixture
+def impatient_broker() -> Iterator[Node]:
+    """A node of this test's own whose consumer_timeout is 1 s (checked every second)."""
+    yield from _node(consumer_timeout_ms=1000)
