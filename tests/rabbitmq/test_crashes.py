@@ -23,12 +23,12 @@ pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def worker(*args: str, **options: object) -> subprocess.Popen[str]:
+def worker(*args: str, stdout: int | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.rabbitmq.workers", *args],
         cwd=REPO,
         text=True,
-        **options,  # type: ignore[call-overload]
+        stdout=stdout,
     )
 
 
@@ -66,7 +66,7 @@ def test_a_producer_killed_mid_stream_leaves_every_confirmed_put(
 ) -> None:
     proc = worker("produce_forever", broker.url, queue_name, stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    confirmed = []
+    confirmed: list[int] = []
     while len(confirmed) < 300:
         confirmed.append(int(proc.stdout.readline()))
     os.kill(proc.pid, signal.SIGKILL)
