@@ -21,7 +21,7 @@ from persistq.rabbitmq.backoff import MAX_DELAY_S, reconnect_delay
 from persistq.rabbitmq.confirms import ConfirmWindow
 from persistq.rabbitmq.control import ControlState, conclusion, decode_control, encode_control
 from persistq.rabbitmq.held import Held
-from persistq.rabbitmq.link import timed_out
+from persistq.rabbitmq.subscriptions import timed_out
 from persistq.rabbitmq.topology import Topology
 
 

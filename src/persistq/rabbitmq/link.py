@@ -2,15 +2,14 @@
 
 The caller's threads never touch pika: they hand work to the I/O thread with
 ``add_callback_threadsafe`` and wait on futures, so heartbeats go on however long the
-caller works on a message. Publishes share confirms (many in flight on one channel,
-each resolved by the broker's ack, ``multiple`` acks resolving many); a lost connection
-is opened again with backoff, and publishes not yet confirmed are sent again on the
-new one (at least once).
+caller works on a message. A lost connection is opened again with backoff
+(:mod:`persistq.rabbitmq.backoff`); each new one declares the queues again, sends what
+was not confirmed (:mod:`~persistq.rabbitmq.publishing`) and consumes again if asked
+(:mod:`~persistq.rabbitmq.subscriptions`).
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import threading
@@ -19,59 +18,22 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-import attrs
 import pika
 import pika.channel
 import pika.exceptions
-import pika.frame
 from pika.adapters.select_connection import IOLoop
-from pika.spec import Basic, BasicProperties
 
 from persistq.rabbitmq.backoff import reconnect_delay
-from persistq.rabbitmq.errors import (
-    BrokerError,
-    BrokerUnavailableError,
-    ConsumerTimeoutError,
-    QueueSettingsError,
-    UnconfirmedError,
-)
+from persistq.rabbitmq.errors import BrokerError, ConsumerTimeoutError, QueueSettingsError
+from persistq.rabbitmq.publishing import Counts, Publish, Publisher
+from persistq.rabbitmq.subscriptions import Delivery, Subscriptions, timed_out
 from persistq.rabbitmq.topology import Topology
 
 log = logging.getLogger(__name__)
 
 SWEEP_S = 0.25
-CONTROL_PREFETCH = 100
 
-
-def timed_out(reason: str) -> bool:
-    """Whether a channel closed because a delivery was not acknowledged within the
-    broker's ``consumer_timeout`` (406 "delivery acknowledgement ... timed out")."""
-    return "acknowledgement" in reason and "timed out" in reason
-
-
-@attrs.frozen
-class Delivery:
-    """A message delivered to this process, on work channel ``generation``."""
-
-    generation: int
-    tag: int
-    body: bytes
-    headers: dict[str, Any]
-    redelivered: bool
-
-
-@attrs.define
-class _Publish:
-    routing_key: str
-    body: bytes
-    headers: dict[str, Any] | None
-    deadline: float
-    future: Future[None]
-
-
-def _fail(future: Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
+__all__ = ["Delivery", "Link", "timed_out"]
 
 
 class Link:
@@ -90,28 +52,21 @@ class Link:
     ) -> None:
         self._params = params
         self._topology = topology
-        self._prefetch = prefetch
-        self._on_delivery = on_delivery
-        self._on_control = on_control
-        self._on_control_reset = on_control_reset
+        self.topology = topology
         self._where = f"{params.host}:{params.port}/{topology.queue}"
+        self._publisher = Publisher(self._where)
+        self._subscriptions = Subscriptions(
+            topology, prefetch, self._where, on_delivery, on_control, on_control_reset
+        )
         self._loop = IOLoop()
         self._conn: pika.SelectConnection | None = None
-        self._pub: pika.channel.Channel | None = None
-        self._work: pika.channel.Channel | None = None
-        self._unsent: collections.deque[_Publish] = collections.deque()
-        self._pending: dict[int, _Publish] = {}
-        self._asked: collections.deque[Future[tuple[int, int]]] = collections.deque()
-        self._queries: collections.deque[tuple[str, Future[tuple[int, int]]]] = collections.deque()
-        self._tag = 0
         self._failures = 0
         self._last_error = "not connected yet"
-        self._consuming = False
         self._stopping = False
         self._declaring = ""
+        self._declared_on: pika.SelectConnection | None = None  # it declared the queues
+        self._consuming_on: pika.SelectConnection | None = None  # it consumes
         self.fatal: BrokerError | None = None
-        self.generation = 0
-        self.lost: dict[int, str] = {}
         self._thread = threading.Thread(target=self._run, name=f"persistq-amqp {self._where}")
         self._thread.daemon = True
         self._thread.start()
@@ -125,20 +80,31 @@ class Link:
         it, or fails (UnconfirmedError on a nack, BrokerUnavailableError after
         ``timeout`` seconds without a confirm)."""
         future: Future[None] = Future()
-        item = _Publish(routing_key, body, headers, time.monotonic() + timeout, future)
-        self._call(functools.partial(self._enqueue, item))
+        item = Publish(routing_key, body, headers, time.monotonic() + timeout, future)
+        self._call(functools.partial(self._publisher.publish, item))
         return future
 
-    def counts(self, queue: str) -> Future[tuple[int, int]]:
+    def counts(self, queue: str) -> Future[Counts]:
         """Ready messages and consumers of ``queue``, as the broker reports them."""
-        future: Future[tuple[int, int]] = Future()
-        self._call(functools.partial(self._ask, queue, future))
+        future: Future[Counts] = Future()
+        self._call(functools.partial(self._publisher.ask, queue, future))
         return future
 
     def consume(self) -> None:
-        """Start consuming the work queue and the control stream (again after each
-        reconnect)."""
-        self._call(self._start_consuming)
+        """Consume the work queue and the control stream (again after each reconnect)."""
+        if not self._subscriptions.wanted:
+            self._subscriptions.wanted = True
+            self._call(self._start_consuming)
+
+    @property
+    def generation(self) -> int:
+        """The work channel deliveries come on now."""
+        return self._subscriptions.generation
+
+    @property
+    def lost(self) -> dict[int, str]:
+        """Why each closed work channel (by generation) closed."""
+        return self._subscriptions.lost
 
     def ack(self, delivery: Delivery) -> bool:
         """Acknowledge ``delivery``; False if its channel is gone (the broker gave the
@@ -155,7 +121,7 @@ class Link:
             )
         if reason is not None:
             return False
-        self._call(functools.partial(self._do_ack, delivery))
+        self._call(functools.partial(self._subscriptions.ack, delivery))
         return True
 
     def check(self) -> None:
@@ -164,8 +130,8 @@ class Link:
             raise self.fatal
 
     def close(self, timeout: float = 10.0) -> None:
-        """Close the connection (sent acks and publishes go out first) and end the
-        I/O thread."""
+        """Close the connection (acks and publishes sent before go out first) and end
+        the I/O thread."""
         if self._thread.is_alive():
             self._loop.add_callback_threadsafe(self._stop)
             self._thread.join(timeout)
@@ -183,10 +149,7 @@ class Link:
         self._loop.call_later(SWEEP_S, self._sweep)
         self._loop.start()
         closed = BrokerError(f"{self._where}: the connection was closed before a confirm")
-        for item in [*self._unsent, *self._pending.values()]:
-            _fail(item.future, self.fatal or closed)
-        for future in [*self._asked, *(f for _, f in self._queries)]:
-            _fail(future, self.fatal or closed)
+        self._publisher.fail_all(self.fatal or closed)
         self._loop.close()
 
     def _connect(self) -> None:
@@ -200,14 +163,21 @@ class Link:
             custom_ioloop=self._loop,
         )
 
-    def _on_open(self, conn: pika.connection.Connection) -> None:
-        conn.channel(on_open_callback=self._on_pub_channel)
+    def _open_channel(
+        self, conn: pika.connection.Connection, on_open: Callable[[pika.channel.Channel], None]
+    ) -> None:
+        if conn.is_open and not self._stopping and conn is self._conn:
+            self._conn.channel(on_open_callback=on_open)
 
-    def _on_pub_channel(self, channel: pika.channel.Channel) -> None:
-        channel.add_on_close_callback(self._on_pub_closed)
+    def _on_open(self, conn: pika.connection.Connection) -> None:
+        conn.channel(on_open_callback=self._on_publishing_channel)
+
+    def _on_publishing_channel(self, channel: pika.channel.Channel) -> None:
+        channel.add_on_close_callback(self._on_publishing_closed)
+        declarations = self._topology.declarations()
         channel.confirm_delivery(
-            self._on_confirm,
-            callback=lambda _frame: self._declare(channel, self._topology.declarations()),
+            self._publisher.on_confirm,
+            callback=lambda _frame: self._declare(channel, declarations),
         )
 
     def _declare(self, channel: pika.channel.Channel, todo: list[tuple[str, Any]]) -> None:
@@ -224,30 +194,32 @@ class Link:
         )
 
     def _ready(self, channel: pika.channel.Channel) -> None:
-        self._pub = channel
         self._declaring = ""
-        self._tag = 0
+        self._declared_on = self._conn
         if self._failures:
             log.warning("%s: connected again after %d attempt(s)", self._where, self._failures)
         self._failures = 0
-        self._flush_unsent()
-        self._flush_queries()
-        if self._consuming:
-            self._open_consumers()
+        self._publisher.attach(channel)
+        if self._subscriptions.wanted:
+            self._start_consuming()
 
-    def _on_pub_closed(self, channel: pika.channel.Channel, exc: BaseException) -> None:
-        self._pub = None
-        for future in self._asked:
-            _fail(future, BrokerError(f"{self._where}: {exc}"))
-        self._asked.clear()
+    def _start_consuming(self) -> None:
+        conn = self._conn
+        ready = conn is not None and conn.is_open and conn is self._declared_on
+        if ready and self._consuming_on is not conn:
+            self._consuming_on = conn
+            self._subscriptions.open(functools.partial(self._open_channel, conn))
+
+    def _on_publishing_closed(self, channel: pika.channel.Channel, error: BaseException) -> None:
+        self._publisher.detach(error)
         if (
-            isinstance(exc, pika.exceptions.ChannelClosedByBroker)
-            and exc.reply_code == 406
+            isinstance(error, pika.exceptions.ChannelClosedByBroker)
+            and error.reply_code == 406
             and self._declaring
         ):
             self.fatal = QueueSettingsError(
                 f"{self._where}: queue {self._declaring!r} exists with other arguments "
-                f"({exc.reply_text}); every RabbitMQQueue on it must use the same "
+                f"({error.reply_text}); every RabbitMQQueue on it must use the same "
                 f"delivery_limit (this one: {self._topology.delivery_limit!r}); to change "
                 "it, delete the queue first (persistq purge --yes URL)"
             )
@@ -256,18 +228,14 @@ class Link:
         elif self._conn is not None and self._conn.is_open and not self._stopping:
             self._conn.close()  # start over on a new connection
 
-    def _on_lost(self, conn: pika.connection.Connection, exc: BaseException) -> None:
-        self._pub = self._work = None
-        if self.generation and self.generation not in self.lost:
-            self.lost[self.generation] = f"connection lost: {exc}"
-        requeue = [self._pending[tag] for tag in sorted(self._pending)]
-        self._pending.clear()
-        self._unsent.extendleft(reversed(requeue))
+    def _on_lost(self, conn: pika.connection.Connection, error: BaseException) -> None:
+        self._publisher.detach(error)
+        self._subscriptions.connection_lost(error)
         if self._stopping:
             self._loop.stop()
             return
         self._failures += 1
-        self._last_error = str(exc) or type(exc).__name__
+        self._last_error = str(error) or type(error).__name__
         delay = reconnect_delay(self._failures)
         log.warning(
             "%s: connection lost (%s); connecting again in %.1f s",
@@ -287,158 +255,7 @@ class Link:
                 pass
         self._loop.stop()
 
-    # publishing and confirms
-
-    def _enqueue(self, item: _Publish) -> None:
-        self._unsent.append(item)
-        self._flush_unsent()
-
-    def _flush_unsent(self) -> None:
-        while self._pub is not None and self._unsent:
-            item = self._unsent.popleft()
-            if item.future.done():
-                continue
-            self._tag += 1
-            self._pending[self._tag] = item
-            self._pub.basic_publish(
-                "",
-                item.routing_key,
-                item.body,
-                BasicProperties(delivery_mode=2, headers=item.headers),
-            )
-
-    def _on_confirm(self, frame: pika.frame.Method[Any]) -> None:
-        method = frame.method
-        tags = [method.delivery_tag]
-        if method.multiple:
-            tags = [tag for tag in self._pending if tag <= method.delivery_tag]
-        for tag in tags:
-            item = self._pending.pop(tag, None)
-            if item is None or item.future.done():
-                continue
-            if isinstance(method, Basic.Ack):
-                item.future.set_result(None)
-            else:
-                item.future.set_exception(
-                    UnconfirmedError(f"{self._where}: the broker refused (nack) a message")
-                )
-
     def _sweep(self) -> None:
-        now = time.monotonic()
-        late = [i for i in [*self._unsent, *self._pending.values()] if i.deadline < now]
-        for item in late:
-            _fail(
-                item.future,
-                BrokerUnavailableError(
-                    f"{self._where}: no confirm from the broker in time (last error: "
-                    f"{self._last_error}); the message may or may not be in the queue"
-                ),
-            )
-        if late:
-            self._unsent = collections.deque(i for i in self._unsent if not i.future.done())
+        self._publisher.sweep(time.monotonic(), self._last_error)
         if not self._stopping:
             self._loop.call_later(SWEEP_S, self._sweep)
-
-    # queue counts (passive declares on the publishing channel)
-
-    def _ask(self, queue: str, future: Future[tuple[int, int]]) -> None:
-        self._queries.append((queue, future))
-        self._flush_queries()
-
-    def _flush_queries(self) -> None:
-        while self._pub is not None and self._queries:
-            queue, future = self._queries.popleft()
-            self._asked.append(future)
-            self._pub.queue_declare(queue, passive=True, callback=self._on_counts)
-
-    def _on_counts(self, frame: pika.frame.Method[Any]) -> None:
-        future = self._asked.popleft()
-        if not future.done():
-            future.set_result((frame.method.message_count, frame.method.consumer_count))
-
-    # consuming
-
-    def _start_consuming(self) -> None:
-        if not self._consuming:
-            self._consuming = True
-            if self._pub is not None:
-                self._open_consumers()
-
-    def _open_consumers(self) -> None:
-        assert self._conn is not None
-        self._conn.channel(on_open_callback=self._on_work_channel)
-        self._conn.channel(on_open_callback=self._on_control_channel)
-
-    def _on_work_channel(self, channel: pika.channel.Channel) -> None:
-        self.generation += 1
-        generation = self.generation
-        self._work = channel
-        channel.add_on_close_callback(functools.partial(self._on_work_closed, generation))
-        on_message = functools.partial(self._on_message, generation)
-        channel.basic_qos(
-            prefetch_count=self._prefetch,
-            callback=lambda _frame: channel.basic_consume(self._topology.queue, on_message),
-        )
-
-    def _on_message(
-        self,
-        generation: int,
-        channel: pika.channel.Channel,
-        method: Basic.Deliver,
-        properties: BasicProperties,
-        body: bytes,
-    ) -> None:
-        assert method.delivery_tag is not None
-        self._on_delivery(
-            Delivery(
-                generation,
-                method.delivery_tag,
-                body,
-                properties.headers or {},
-                bool(method.redelivered),
-            )
-        )
-
-    def _on_work_closed(
-        self, generation: int, channel: pika.channel.Channel, exc: BaseException
-    ) -> None:
-        self.lost.setdefault(generation, str(exc))
-        if timed_out(str(exc)):
-            log.error("%s: the broker took back a delivery: %s", self._where, exc)
-        if self._work is channel:
-            self._work = None
-            if self._conn is not None and self._conn.is_open and not self._stopping:
-                self._conn.channel(on_open_callback=self._on_work_channel)
-
-    def _do_ack(self, delivery: Delivery) -> None:
-        if self._work is not None and delivery.generation == self.generation:
-            self._work.basic_ack(delivery.tag)
-        else:
-            log.warning("%s: ack of a message whose channel closed; it comes again", self._where)
-
-    def _on_control_channel(self, channel: pika.channel.Channel) -> None:
-        self._on_control_reset()
-        channel.add_on_close_callback(self._on_control_closed)
-        channel.basic_qos(
-            prefetch_count=CONTROL_PREFETCH,
-            callback=lambda _frame: channel.basic_consume(
-                self._topology.control,
-                self._on_control_message,
-                arguments={"x-stream-offset": "first"},
-            ),
-        )
-
-    def _on_control_message(
-        self,
-        channel: pika.channel.Channel,
-        method: Basic.Deliver,
-        properties: BasicProperties,
-        body: bytes,
-    ) -> None:
-        assert method.delivery_tag is not None
-        channel.basic_ack(method.delivery_tag)
-        self._on_control(body)
-
-    def _on_control_closed(self, channel: pika.channel.Channel, exc: BaseException) -> None:
-        if self._conn is not None and self._conn.is_open and not self._stopping:
-            self._conn.channel(on_open_callback=self._on_control_channel)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -14,29 +12,20 @@ import pika
 
 from persistq import processes
 from persistq.errors import MessageFormatError, UpstreamFailureError
-from persistq.journal.codec import RecordError, decode_payload, encode_payload
+from persistq.journal.codec import decode_payload, encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.rabbitmq.confirms import ConfirmWindow
-from persistq.rabbitmq.control import (
-    ControlKind,
-    ControlState,
-    conclusion,
-    decode_control,
-    encode_control,
-    new_producer_id,
-)
+from persistq.rabbitmq.control import ControlKind, encode_control, new_producer_id
 from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
-from persistq.rabbitmq.held import Held
+from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link
 from persistq.rabbitmq.topology import Topology
-from persistq.sentinels import DONE, FAILED, Sentinel, is_control
+from persistq.sentinels import DONE, FAILED, is_control
 
 log = logging.getLogger(__name__)
 
 Durability = Literal["confirm", "stream"]
 STREAM_WINDOW = 1000
-WAIT_SLICE_S = 0.5
-COUNT_EVERY_S = 0.2
 ATTEMPT = "x-persistq-attempt"
 REASONS = "x-persistq-reasons"
 
@@ -106,12 +95,7 @@ class RabbitMQQueue:
         self._window = ConfirmWindow(STREAM_WINDOW, self._where)
 
     def _reset_consumer_state(self) -> None:
-        self._inbox: queue.Queue[Delivery | None] = queue.Queue()
-        self._held: Held[Delivery] = Held()
-        self._control = ControlState()
-        self._control_lock = threading.Lock()
-        self._ready: int | None = None
-        self._counted_at = float("-inf")
+        self._inbox = Inbox(self._where, self.retry_seconds + 10)
 
     # -- pickling: each process opens its own connection ------------------------------
 
@@ -133,9 +117,9 @@ class RabbitMQQueue:
                     pika.URLParameters(self.url),
                     self.topology,
                     prefetch=self.prefetch,
-                    on_delivery=self._inbox.put,
-                    on_control=self._on_control,
-                    on_control_reset=self._on_control_reset,
+                    on_delivery=self._inbox.on_delivery,
+                    on_control=self._inbox.on_control,
+                    on_control_reset=self._inbox.on_control_reset,
                 )
             return self._link_
 
@@ -148,20 +132,6 @@ class RabbitMQQueue:
         if link is not None:
             link.close()
         self._reset_consumer_state()
-
-    def _on_control(self, body: bytes) -> None:  # on the I/O thread
-        try:
-            kind, producer = decode_control(body)
-        except RecordError as exc:
-            log.warning("%s: ignoring a foreign record on the control stream: %s", self._where, exc)
-            return
-        with self._control_lock:
-            self._control.apply(kind, producer)
-        self._inbox.put(None)  # wake get()
-
-    def _on_control_reset(self) -> None:  # on the I/O thread: the stream is read again
-        with self._control_lock:
-            self._control = ControlState()
 
     def _wait(self, future: Any, timeout: float | None = None) -> Any:
         return future.result((timeout or self.retry_seconds) + 10)
@@ -236,32 +206,11 @@ class RabbitMQQueue:
         ``timeout`` seconds (at once when not ``block``)."""
         link = self._link()
         link.consume()
-        deadline = time.monotonic() + (0.0 if not block else timeout or 0.0)
-        while True:
-            link.check()
-            wait = WAIT_SLICE_S if block and timeout is None else deadline - time.monotonic()
-            delivery = self._next(min(WAIT_SLICE_S, wait))
-            if delivery is not None and link.lost.get(delivery.generation) is None:
-                message = self._read(link, delivery)
-                if message is not None:
-                    self._held.add(delivery.body, delivery)
-                    return message[0]
-                continue
-            verdict = self._conclusion(link)
-            if verdict is not None:
-                return verdict
-            if (not block or timeout is not None) and time.monotonic() >= deadline:
-                raise queue.Empty
+        return self._inbox.get(link, lambda d: self._read(link, d), block, timeout)
 
     def get_nowait(self) -> Any:
         """Equivalent to ``get(block=False)``."""
         return self.get(block=False)
-
-    def _next(self, wait: float) -> Delivery | None:
-        try:
-            return self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait()
-        except queue.Empty:
-            return None
 
     def _read(self, link: Link, delivery: Delivery) -> tuple[Any] | None:
         try:
@@ -277,15 +226,6 @@ class RabbitMQQueue:
             )
             self._give_up(link, delivery, self.topology.dead, reason, {})
             return None
-
-    def _conclusion(self, link: Link) -> Sentinel | None:
-        with self._control_lock:
-            failed, closed = bool(self._control.failed), self._control.all_closed
-            state = self._control
-        if closed and not failed and time.monotonic() - self._counted_at > COUNT_EVERY_S:
-            self._ready = self._wait(link.counts(self.queue_name))[0]
-            self._counted_at = time.monotonic()
-        return conclusion(state, self._ready if self._inbox.empty() else None)
 
     def task_done(self, obj: Any) -> None:
         """Acknowledge ``obj`` (a message this consumer got); DONE and FAILED need none.
@@ -327,7 +267,7 @@ class RabbitMQQueue:
             payload = encode_payload(self.codec.to_fields(obj))
         except MessageFormatError as exc:
             raise NotDeliveredError(f"{self._where}: {what}({obj!r}): {exc}") from None
-        delivery = self._held.take(payload)
+        delivery = self._inbox.held.take(payload)
         if delivery is None:
             raise NotDeliveredError(
                 f"{self._where}: {what}({obj!r}): this consumer holds no delivery of that "
@@ -354,7 +294,7 @@ class RabbitMQQueue:
     def __next__(self) -> Any:
         msg = self.get()
         if msg is FAILED:
-            failed = list(self._control.failed)
+            failed = self._inbox.failed_producers()
             self.dispose()
             raise UpstreamFailureError(
                 f"{self._where}: an upstream producer failed (FAILED from {', '.join(failed)})"
