@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from persistq.cli import broker
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -61,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--extension",
         help="folder queue: the message extension (default: the one its files use)",
     )
+    broker.add_status_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -263,6 +265,8 @@ def folder_status(path: str, extension: str | None) -> Report:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status of ``args.path``; 0 if healthy, 1 if not."""
+    if broker.is_broker_url(args.path):
+        return broker.run_status(args)
     path = existing_dir(args.path)
     names = sorted(os.listdir(path))
     if group_journals(names):
