@@ -269,3 +269,22 @@ def test_raw_pika_sees_a_durable_quorum_queue(broker: Node, queue_name: str) -> 
         assert ok.method.message_count == 1
     finally:
         connection.close()
+
+
+def test_a_message_no_converter_can_read_is_dead_lettered_not_returned(
+    broker: Node, queue_name: str
+) -> None:
+    q = RabbitMQQueue(broker.url, queue_name, [str], [int])
+    q.put(1)  # declares the queues
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    connection.channel().basic_publish("", queue_name, b"not a number")
+    connection.close()
+    q.put(2)
+    assert q.get(timeout=10) == 1
+    q.task_done(1)
+    assert q.get(timeout=10) == 2  # the foreign message was skipped
+    q.task_done(2)
+    [(body, headers)] = drain_raw(broker.url, f"{queue_name}.dead")
+    assert body == b"not a number"
+    assert "cannot be read" in headers["x-persistq-reasons"][0]
+    q.dispose()
