@@ -69,7 +69,7 @@ class Inbox:
         """The next message (``read`` from a delivery; None to skip it), DONE or FAILED,
         as ``RabbitMQQueue.get`` promises; ``queue.Empty`` after ``timeout``."""
         forever = block and timeout is None
-        deadline = time.monotonic() + (timeout or 0.0 if block else 0.0)
+        deadline = time.monotonic() + ((timeout or 0.0) if block else 0.0)
         while True:
             link.check()
             wait = WAIT_SLICE_S if forever else min(WAIT_SLICE_S, deadline - time.monotonic())

@@ -140,8 +140,10 @@ class RabbitMQQueue:
 
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         """Send ``obj``; return once the broker confirmed it (``durability="confirm"``)
-        or once it is on its way (``"stream"``: see :meth:`flush`). A message that the
-        journal codec cannot write raises MessageFormatError and sends nothing."""
+        or once it is on its way (``"stream"``: see :meth:`flush`). ``timeout`` bounds
+        the wait for the confirm (default ``retry_seconds``); ``block`` is accepted for
+        the queue API. A message that the journal codec cannot write raises
+        MessageFormatError and sends nothing."""
         body = encode_payload(self.codec.to_fields(obj))
         link = self._link()
         self._announce(link)
