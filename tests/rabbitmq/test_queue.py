@@ -288,3 +288,20 @@ def test_a_message_no_converter_can_read_is_dead_lettered_not_returned(
     assert body == b"not a number"
     assert "cannot be read" in headers["x-persistq-reasons"][0]
     q.dispose()
+
+
+def test_purging_control_messages_forgets_a_killed_producer(broker: Node, queue_name: str) -> None:
+    killed = RabbitMQQueue(broker.url, queue_name)
+    killed.put("left by a killed producer")  # its helo stays open: it never closes
+    q = RabbitMQQueue(broker.url, queue_name)
+    q.purge_control_messages()
+    next_run = RabbitMQQueue(broker.url, queue_name)
+    next_run.put("new")
+    next_run.close()
+    assert q.get(timeout=10) == "left by a killed producer"
+    q.task_done("left by a killed producer")
+    assert q.get(timeout=10) == "new"
+    q.task_done("new")
+    assert q.get(timeout=10) is DONE  # the killed producer no longer holds the run open
+    q.dispose()
+    killed.dispose()

@@ -285,6 +285,21 @@ class RabbitMQQueue:
         """True if no message is ready in the queue."""
         return self.qsize() == 0
 
+    def purge_control_messages(self) -> None:
+        """Forget every producer's records (helo, done, failed), as at the start of a
+        new run whose previous producers will never close (they were killed). Only
+        while no producer of the queue runs; messages in the queue stay."""
+        self._end_link()
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        try:
+            channel = connection.channel()
+            channel.queue_delete(self.topology.control)
+            channel.queue_declare(
+                self.topology.control, durable=True, arguments={"x-queue-type": "stream"}
+            )
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
         """As a consumer: disconnect; messages got and not acknowledged go back to the
         queue for another consumer."""
