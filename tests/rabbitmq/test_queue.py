@@ -305,3 +305,18 @@ def test_purging_control_messages_forgets_a_killed_producer(broker: Node, queue_
     assert q.get(timeout=10) is DONE  # the killed producer no longer holds the run open
     q.dispose()
     killed.dispose()
+
+
+def test_threads_that_put_at_once_are_one_producer(broker: Node, queue_name: str) -> None:
+    q = RabbitMQQueue(broker.url, queue_name)
+    threads = [threading.Thread(target=q.put, args=(f"m{n}",)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    q.close()  # closes the one producer every thread put as
+    consumer = RabbitMQQueue(broker.url, queue_name, prefetch=8)
+    got = {consumer.get(timeout=10) for _ in range(8)}
+    assert got == {f"m{n}" for n in range(8)}
+    assert consumer.get(timeout=10) is DONE
+    consumer.dispose()

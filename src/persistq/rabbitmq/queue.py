@@ -92,6 +92,7 @@ class RabbitMQQueue:
         self._link_: Link | None = None
         self._reset_consumer_state()
         self._producer: str | None = None
+        self._announce_lock = threading.Lock()
         self._window = ConfirmWindow(STREAM_WINDOW, self._where)
 
     def _reset_consumer_state(self) -> None:
@@ -168,9 +169,11 @@ class RabbitMQQueue:
 
     def _announce(self, link: Link) -> None:
         if self._producer is None:
-            producer = new_producer_id()
-            self._record(link, "helo", producer)
-            self._producer = producer
+            with self._announce_lock:  # threads that put at once are one producer
+                if self._producer is None:
+                    producer = new_producer_id()
+                    self._record(link, "helo", producer)
+                    self._producer = producer
 
     def _record(self, link: Link, kind: ControlKind, producer: str) -> None:
         body = encode_control(kind, producer)
