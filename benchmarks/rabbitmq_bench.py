@@ -10,6 +10,8 @@ tables, every row measured in this run against the same broker:
 * puts per second of one ``RabbitMQQueue`` shared by 1 and by 8 producer threads, each
   put waiting for its confirm (concurrent puts share confirms); goal: 8 threads at
   least 5x one thread;
+* raw pika with 8 confirms in flight (asynchronous, one thread): what the broker gives
+  8 concurrent confirmed puts at best;
 * puts per second of each durability choice (``"confirm"``, and ``"stream"`` up to its
   ``flush()``).
 """
@@ -119,6 +121,42 @@ def threaded_puts(url: str, threads: int, per_thread: int, durability: Any) -> f
     return rate
 
 
+def raw_window(url: str, window: int, total: int) -> float:
+    """Raw pika on one thread, asynchronous confirms with ``window`` publishes in flight:
+    what the broker gives ``window`` concurrent confirmed puts at best."""
+    queue = f"bench-window-{uuid.uuid4().hex[:6]}"
+    declare_raw(url, queue)
+    state = {"sent": 0, "acked": 0, "started": 0.0, "ended": 0.0}
+    properties = pika.BasicProperties(delivery_mode=2)
+    channels: list[Any] = []
+
+    def send_more() -> None:
+        while state["sent"] < total and state["sent"] - state["acked"] < window:
+            state["sent"] += 1
+            channels[0].basic_publish("", queue, b"m", properties)
+
+    def on_confirm(frame: Any) -> None:
+        method = frame.method
+        state["acked"] = method.delivery_tag if method.multiple else state["acked"] + 1
+        send_more()
+        if state["acked"] >= total:
+            state["ended"] = time.perf_counter()
+            connection.close()
+
+    def on_channel(channel: Any) -> None:
+        channels.append(channel)
+        state["started"] = time.perf_counter()
+        channel.confirm_delivery(on_confirm, callback=lambda _frame: send_more())
+
+    connection = pika.SelectConnection(
+        pika.URLParameters(url),
+        on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
+        on_close_callback=lambda c, _e: c.ioloop.stop(),
+    )
+    connection.ioloop.start()
+    return total / (state["ended"] - state["started"])
+
+
 def run(url: str, quick: bool) -> None:
     n = 1000 if quick else 5000
     name = f"bench-{uuid.uuid4().hex[:6]}"
@@ -136,9 +174,11 @@ def run(url: str, quick: bool) -> None:
     print()
     print("| puts (RabbitMQQueue) | msgs/s | vs 1 thread |")
     print("|---|---:|---:|")
+    ceiling = raw_window(url, 8, per * 8)
     rows = [
         ("durability='confirm', 1 thread", one),
         ("durability='confirm', 8 threads (shared confirms)", eight),
+        ("raw pika, 8 confirms in flight on one thread (the broker's ceiling)", ceiling),
         ("durability='stream', 1 thread, until flush()", stream),
     ]
     for label, rate in rows:
