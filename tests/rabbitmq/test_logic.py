@@ -21,6 +21,7 @@ from persistq.rabbitmq.backoff import MAX_DELAY_S, reconnect_delay
 from persistq.rabbitmq.confirms import ConfirmWindow
 from persistq.rabbitmq.control import ControlState, conclusion, decode_control, encode_control
 from persistq.rabbitmq.held import Held
+from persistq.rabbitmq.retries import dead_letter, next_attempt
 from persistq.rabbitmq.subscriptions import timed_out
 from persistq.rabbitmq.topology import Topology
 
@@ -153,3 +154,24 @@ def test_flush_says_how_many_are_still_in_flight() -> None:
     window.track("a", Future())
     with pytest.raises(UnconfirmedError, match="1 message"):
         window.flush(0.05)
+
+
+def test_a_failed_attempt_goes_back_until_the_delivery_limit() -> None:
+    topology = Topology("loads", 3)
+    target, headers = next_attempt({}, "timeout", topology)
+    assert (target, headers["x-persistq-attempt"]) == ("loads", 2)
+    target, headers = next_attempt(headers, "disk full", topology)
+    assert (target, headers["x-persistq-attempt"]) == ("loads", 3)
+    target, headers = next_attempt(headers, "bad row", topology)
+    assert target == "loads.dead"
+    assert headers == {
+        "x-persistq-attempt": 3,
+        "x-persistq-reasons": ["timeout", "disk full", "bad row"],
+        "x-persistq-queue": "loads",
+    }
+
+
+def test_without_a_limit_a_failed_attempt_is_dead_lettered_at_once() -> None:
+    assert next_attempt({}, "no", Topology("q"))[0] == "q.dead"
+    headers = dead_letter({"x-persistq-reasons": [b"earlier"]}, "cannot be read", Topology("q", 5))
+    assert headers["x-persistq-reasons"] == ["earlier", "cannot be read"]

@@ -14,11 +14,13 @@ from persistq import processes
 from persistq.errors import MessageFormatError, UpstreamFailureError
 from persistq.journal.codec import decode_payload, encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
+from persistq.rabbitmq.admin import reset_control_stream
 from persistq.rabbitmq.confirms import ConfirmWindow
 from persistq.rabbitmq.control import ControlKind, encode_control, new_producer_id
 from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
 from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link
+from persistq.rabbitmq.retries import dead_letter, next_attempt
 from persistq.rabbitmq.topology import Topology
 from persistq.sentinels import DONE, FAILED, is_control
 
@@ -26,14 +28,6 @@ log = logging.getLogger(__name__)
 
 Durability = Literal["confirm", "stream"]
 STREAM_WINDOW = 1000
-ATTEMPT = "x-persistq-attempt"
-REASONS = "x-persistq-reasons"
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 _CONFIG = (
     *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
     *("delivery_limit", "durability", "retry_seconds", "_where"),
@@ -229,7 +223,8 @@ class RabbitMQQueue:
                 reason,
                 self.topology.dead,
             )
-            self._give_up(link, delivery, self.topology.dead, reason, {})
+            headers = dead_letter(delivery.headers, reason, self.topology)
+            self._move(link, delivery, self.topology.dead, headers)
             return None
 
     def task_done(self, obj: Any) -> None:
@@ -251,21 +246,13 @@ class RabbitMQQueue:
         queue while fewer than ``delivery_limit`` attempts failed, else to the dead-letter
         queue (with every attempt's reason in its header ``x-persistq-reasons``)."""
         delivery = self._take(obj, "task_failed")
-        attempt = int(delivery.headers.get(ATTEMPT, 1))
-        headers = {ATTEMPT: attempt + 1}
-        target = self.queue_name
-        if self.delivery_limit is None or attempt >= self.delivery_limit:
-            target, headers = self.topology.dead, {ATTEMPT: attempt}
-        self._give_up(self._link(), delivery, target, reason, headers)
+        target, headers = next_attempt(delivery.headers, reason, self.topology)
+        self._move(self._link(), delivery, target, headers)
         return target
 
-    def _give_up(
-        self, link: Link, delivery: Delivery, target: str, reason: str, headers: dict[str, Any]
-    ) -> None:
-        reasons = [_text(r) for r in delivery.headers.get(REASONS, [])] + [reason]
-        headers = {**headers, REASONS: reasons, "x-persistq-queue": self.queue_name}
+    def _move(self, link: Link, delivery: Delivery, target: str, headers: dict[str, Any]) -> None:
         self._wait(link.publish(target, delivery.body, headers, self.retry_seconds))
-        link.ack(delivery)
+        link.ack(delivery)  # after the confirm: a crash in between delivers it twice
 
     def _take(self, obj: Any, what: str) -> Delivery:
         try:
@@ -293,15 +280,7 @@ class RabbitMQQueue:
         new run whose previous producers will never close (they were killed). Only
         while no producer of the queue runs; messages in the queue stay."""
         self._end_link()
-        connection = pika.BlockingConnection(pika.URLParameters(self.url))
-        try:
-            channel = connection.channel()
-            channel.queue_delete(self.topology.control)
-            channel.queue_declare(
-                self.topology.control, durable=True, arguments={"x-queue-type": "stream"}
-            )
-        finally:
-            connection.close()
+        reset_control_stream(self.url, self.topology)
 
     def dispose(self) -> None:
         """As a consumer: disconnect; messages got and not acknowledged go back to the
