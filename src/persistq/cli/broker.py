@@ -117,7 +117,12 @@ def render_broker(report: Report) -> str:
 
 
 def _connect(url: str) -> Any:
-    import pika  # noqa: PLC0415 - the rabbitmq extra, needed only for broker URLs
+    try:
+        import pika  # noqa: PLC0415 - the rabbitmq extra, needed only for broker URLs
+    except ModuleNotFoundError:
+        raise CliError(
+            f"{_safe(url)}: broker URLs need pika: pip install 'persistq[rabbitmq]'"
+        ) from None
 
     try:
         return pika.BlockingConnection(pika.URLParameters(url))
