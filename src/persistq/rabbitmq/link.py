@@ -10,6 +10,7 @@ was not confirmed (:mod:`~persistq.rabbitmq.publishing`) and consumes again if a
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import threading
@@ -67,6 +68,9 @@ class Link:
         self._declared_on: pika.SelectConnection | None = None  # it declared the queues
         self._consuming_on: pika.SelectConnection | None = None  # it consumes
         self.fatal: BrokerError | None = None
+        self._outbox: collections.deque[Publish] = collections.deque()
+        self._outbox_lock = threading.Lock()
+        self._outbox_woken = False
         self._thread = threading.Thread(target=self._run, name=f"persistq-amqp {self._where}")
         self._thread.daemon = True
         self._thread.start()
@@ -79,9 +83,14 @@ class Link:
         """Publish a persistent message; the future resolves once the broker confirmed
         it, or fails (UnconfirmedError on a nack, BrokerUnavailableError after
         ``timeout`` seconds without a confirm)."""
+        self._check_usable()
         future: Future[None] = Future()
         item = Publish(routing_key, body, headers, time.monotonic() + timeout, future)
-        self._call(functools.partial(self._publisher.publish, item))
+        with self._outbox_lock:  # threads that publish at once wake the I/O thread once
+            self._outbox.append(item)
+            wake, self._outbox_woken = not self._outbox_woken, True
+        if wake:
+            self._call(self._send_outbox)
         return future
 
     def counts(self, queue: str) -> Future[Counts]:
@@ -136,10 +145,19 @@ class Link:
             self._loop.add_callback_threadsafe(self._stop)
             self._thread.join(timeout)
 
-    def _call(self, callback: Callable[[], None]) -> None:
+    def _send_outbox(self) -> None:
+        with self._outbox_lock:
+            items, self._outbox, self._outbox_woken = self._outbox, collections.deque(), False
+        for item in items:
+            self._publisher.publish(item)
+
+    def _check_usable(self) -> None:
         self.check()
         if not self._thread.is_alive():
             raise BrokerError(f"{self._where}: this connection was closed")
+
+    def _call(self, callback: Callable[[], None]) -> None:
+        self._check_usable()
         self._loop.add_callback_threadsafe(callback)
 
     # -- the I/O thread -------------------------------------------------------------
@@ -149,6 +167,7 @@ class Link:
         self._loop.call_later(SWEEP_S, self._sweep)
         self._loop.start()
         closed = BrokerError(f"{self._where}: the connection was closed before a confirm")
+        self._send_outbox()
         self._publisher.fail_all(self.fatal or closed)
         self._loop.close()
 
