@@ -320,3 +320,19 @@ def test_threads_that_put_at_once_are_one_producer(broker: Node, queue_name: str
     assert got == {f"m{n}" for n in range(8)}
     assert consumer.get(timeout=10) is DONE
     consumer.dispose()
+
+
+def test_a_get_beyond_the_prefetch_says_why_it_waits(
+    broker: Node, queue_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    q = RabbitMQQueue(broker.url, queue_name)
+    q.put("a")
+    q.put("b")
+    assert q.get(timeout=10) == "a"
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.5)  # prefetch=1: "b" comes only after task_done("a")
+    assert "holds 1 unacknowledged message(s), its prefetch" in caplog.text
+    q.task_done("a")
+    assert q.get(timeout=10) == "b"
+    q.task_done("b")
+    q.dispose()

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import pika
 
@@ -15,19 +15,16 @@ from persistq.errors import MessageFormatError, UpstreamFailureError
 from persistq.journal.codec import decode_payload, encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.rabbitmq.admin import reset_control_stream
-from persistq.rabbitmq.confirms import ConfirmWindow
-from persistq.rabbitmq.control import ControlKind, encode_control, new_producer_id
 from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
 from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link
+from persistq.rabbitmq.producer import Durability, Producer
 from persistq.rabbitmq.retries import dead_letter, next_attempt
 from persistq.rabbitmq.topology import Topology
 from persistq.sentinels import DONE, FAILED, is_control
 
 log = logging.getLogger(__name__)
 
-Durability = Literal["confirm", "stream"]
-STREAM_WINDOW = 1000
 _CONFIG = (
     *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
     *("delivery_limit", "durability", "retry_seconds", "_where"),
@@ -85,9 +82,7 @@ class RabbitMQQueue:
         self._link_lock = threading.Lock()
         self._link_: Link | None = None
         self._reset_consumer_state()
-        self._producer: str | None = None
-        self._announce_lock = threading.Lock()
-        self._window = ConfirmWindow(STREAM_WINDOW, self._where)
+        self._producer = Producer(self.topology, self._where, self.retry_seconds)
 
     def _reset_consumer_state(self) -> None:
         self._inbox = Inbox(self._where, self.retry_seconds + 10)
@@ -128,9 +123,6 @@ class RabbitMQQueue:
             link.close()
         self._reset_consumer_state()
 
-    def _wait(self, future: Any, timeout: float | None = None) -> Any:
-        return future.result((timeout or self.retry_seconds) + 10)
-
     # -- producer side -------------------------------------------------------------
 
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -140,17 +132,7 @@ class RabbitMQQueue:
         the queue API. A message that the journal codec cannot write raises
         MessageFormatError and sends nothing."""
         body = encode_payload(self.codec.to_fields(obj))
-        link = self._link()
-        self._announce(link)
-        if self.durability == "stream":
-            self._window.reserve()
-            future = link.publish(self.queue_name, body, None, timeout or self.retry_seconds)
-            self._window.track(obj, future)
-            return
-        try:
-            self._wait(link.publish(self.queue_name, body, None, timeout or self.retry_seconds))
-        except BrokerError as exc:
-            raise type(exc)(f"put {obj!r}: {exc}") from None
+        self._producer.put(self._link(), obj, body, self.durability, timeout)
 
     def put_nowait(self, obj: Any) -> None:
         """Equivalent to ``put(obj, block=False)``."""
@@ -159,27 +141,14 @@ class RabbitMQQueue:
     def flush(self) -> None:
         """Wait until every message put so far is confirmed; raise UnconfirmedError
         naming those the broker refused or did not confirm within ``retry_seconds``."""
-        self._window.flush(self.retry_seconds)
-
-    def _announce(self, link: Link) -> None:
-        if self._producer is None:
-            with self._announce_lock:  # threads that put at once are one producer
-                if self._producer is None:
-                    producer = new_producer_id()
-                    self._record(link, "helo", producer)
-                    self._producer = producer
-
-    def _record(self, link: Link, kind: ControlKind, producer: str) -> None:
-        body = encode_control(kind, producer)
-        self._wait(link.publish(self.topology.control, body, None, self.retry_seconds))
+        self._producer.flush()
 
     def close(self) -> None:
         """As a producer: wait for every confirm (see :meth:`flush`), then record DONE,
         which every consumer of the queue receives, and disconnect."""
         try:
             self.flush()
-            self._record(self._link(), "done", self._producer or new_producer_id())
-            self._producer = None
+            self._producer.finish(self._link(), "done")
         finally:
             self._end_link()
 
@@ -192,8 +161,7 @@ class RabbitMQQueue:
             except BrokerError as exc:
                 log.error("%s: before FAILED: %s", self._where, exc)
             log.error("%s: sending FAILED to every consumer", self._where)
-            self._record(self._link(), "failed", self._producer or new_producer_id())
-            self._producer = None
+            self._producer.finish(self._link(), "failed")
         finally:
             self._end_link()
 
@@ -205,6 +173,13 @@ class RabbitMQQueue:
         ``timeout`` seconds (at once when not ``block``)."""
         link = self._link()
         link.consume()
+        if len(self._inbox.held) >= self.prefetch:
+            log.warning(
+                "%s: get() waits while this consumer holds %d unacknowledged message(s), its "
+                "prefetch: the broker sends no more before a task_done (or raise prefetch)",
+                self._where,
+                self.prefetch,
+            )
         return self._inbox.get(link, lambda d: self._read(link, d), block, timeout)
 
     def get_nowait(self) -> Any:
@@ -251,7 +226,7 @@ class RabbitMQQueue:
         return target
 
     def _move(self, link: Link, delivery: Delivery, target: str, headers: dict[str, Any]) -> None:
-        self._wait(link.publish(target, delivery.body, headers, self.retry_seconds))
+        self._producer.wait(link.publish(target, delivery.body, headers, self.retry_seconds))
         link.ack(delivery)  # after the confirm: a crash in between delivers it twice
 
     def _take(self, obj: Any, what: str) -> Delivery:
@@ -269,7 +244,7 @@ class RabbitMQQueue:
 
     def qsize(self) -> int:
         """Messages ready in the queue (not counting those delivered and unacknowledged)."""
-        return int(self._wait(self._link().counts(self.queue_name))[0])
+        return int(self._producer.wait(self._link().counts(self.queue_name))[0])
 
     def empty(self) -> bool:
         """True if no message is ready in the queue."""
@@ -312,7 +287,7 @@ class RabbitMQQueue:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._producer is None:
+        if self._producer.name is None:
             self.dispose()
         elif exc_type is None:
             self.close()
