@@ -19,7 +19,13 @@ from persistq.rabbitmq import (
 )
 from persistq.rabbitmq.backoff import MAX_DELAY_S, reconnect_delay
 from persistq.rabbitmq.confirms import ConfirmWindow
-from persistq.rabbitmq.control import ControlState, conclusion, decode_control, encode_control
+from persistq.rabbitmq.control import (
+    Absences,
+    ControlState,
+    conclusion,
+    decode_control,
+    encode_control,
+)
 from persistq.rabbitmq.held import Held
 from persistq.rabbitmq.retries import dead_letter, next_attempt
 from persistq.rabbitmq.subscriptions import timed_out
@@ -77,7 +83,7 @@ def test_queue_arguments() -> None:
     assert [name for name, _ in plain.declarations()] == ["loads.dead", "loads.control", "loads"]
 
 
-@pytest.mark.parametrize("name", ["", "amq.x", "x" * 250])
+@pytest.mark.parametrize("name", ["", "amq.x", "x" * 230])
 def test_bad_queue_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="queue_name"):
         Topology(name)
@@ -175,3 +181,22 @@ def test_without_a_limit_a_failed_attempt_is_dead_lettered_at_once() -> None:
     assert next_attempt({}, "no", Topology("q"))[0] == "q.dead"
     headers = dead_letter({"x-persistq-reasons": [b"earlier"]}, "cannot be read", Topology("q", 5))
     assert headers["x-persistq-reasons"] == ["earlier", "cannot be read"]
+
+
+def test_a_producer_is_gone_once_absent_for_the_whole_lease() -> None:
+    absences = Absences()
+    absences.seen("a", False, now=10.0)
+    absences.seen("b", False, now=10.0)
+    absences.seen("b", True, now=11.0)  # back (reconnected): its absence starts over
+    absences.seen("a", False, now=12.0)
+    absences.seen("b", False, now=13.0)
+    assert absences.expired(now=14.9, lease=5.0) == []
+    assert absences.expired(now=15.0, lease=5.0) == ["a"]
+    assert absences.expired(now=18.0, lease=5.0) == ["a", "b"]
+
+
+def test_presence_queue_names_fit_the_broker_limit() -> None:
+    topology = Topology("q" * 229)
+    name = topology.presence("a-very-long-host-name.example.com:123456:abcdef01" * 3)
+    assert len(name.encode()) <= 255
+    assert topology.presence("x") != topology.presence("y")

@@ -69,6 +69,24 @@ class ControlState:
         return bool(self.closed) and not self.open
 
 
+@attrs.define
+class Absences:
+    """Since when each producer has been seen gone (its presence queue missing)."""
+
+    since: dict[str, float] = attrs.field(factory=dict)
+
+    def seen(self, producer: str, alive: bool, now: float) -> None:
+        """Record one look at ``producer``'s presence at time ``now``."""
+        if alive:
+            self.since.pop(producer, None)
+        else:
+            self.since.setdefault(producer, now)
+
+    def expired(self, now: float, lease: float) -> list[str]:
+        """The producers gone for at least ``lease`` seconds without a break."""
+        return [p for p, since in self.since.items() if now - since >= lease]
+
+
 def conclusion(state: ControlState, ready_messages: int | None) -> Sentinel | None:
     """What ``get`` returns when no message is at hand: FAILED once a producer failed;
     DONE once every producer closed and the queue holds no ready message

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from persistq.journal.codec import RecordError
-from persistq.rabbitmq.control import ControlState, conclusion, decode_control
+from persistq.rabbitmq.control import Absences, ControlState, conclusion, decode_control
+from persistq.rabbitmq.errors import BrokerError
 from persistq.rabbitmq.held import Held
 from persistq.rabbitmq.link import Delivery, Link
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 WAIT_SLICE_S = 0.5
 COUNT_EVERY_S = 0.2
+PROBE_EVERY_S = 1.0
 Reader = Callable[[Delivery], "tuple[Any] | None"]
 
 
@@ -26,9 +28,12 @@ class Inbox:
     """Deliveries and control records of one link (fed on its I/O thread), and the
     deliveries handed out by :meth:`get` until they are taken back by :meth:`take`."""
 
-    def __init__(self, where: str, ready_timeout: float) -> None:
+    def __init__(self, where: str, ready_timeout: float, lease: float | None) -> None:
         self._where = where
         self._ready_timeout = ready_timeout
+        self._lease = lease
+        self._absences = Absences()
+        self._probed_at = float("-inf")
         self._deliveries: queue.Queue[Delivery | None] = queue.Queue()
         self.held: Held[Delivery] = Held()
         self._control = ControlState()
@@ -94,11 +99,36 @@ class Inbox:
         except queue.Empty:
             return None
 
+    def _look_for_gone_producers(self, link: Link, state: ControlState, lease: float) -> None:
+        now = time.monotonic()
+        if now - self._probed_at < PROBE_EVERY_S:
+            return
+        self._probed_at = now
+        for producer in sorted(state.open):
+            try:
+                alive = link.probe(link.topology.presence(producer)).result(self._ready_timeout)
+            except BrokerError:
+                continue  # not connected: no news about anyone
+            self._absences.seen(producer, alive, now)
+        for producer in self._absences.expired(now, lease):
+            if producer in state.open:
+                log.error(
+                    "%s: producer %s is gone without close() (no connection for %.0f s): FAILED",
+                    self._where,
+                    producer,
+                    lease,
+                )
+                state.apply("failed", producer)
+                with self._lock:
+                    self._control.apply("failed", producer)
+
     def _conclusion(self, link: Link) -> Any:
         with self._lock:
             state = ControlState(
                 set(self._control.open), set(self._control.closed), list(self._control.failed)
             )
+        if state.open and not state.failed and self._lease is not None:
+            self._look_for_gone_producers(link, state, self._lease)
         due = time.monotonic() - self._counted_at > COUNT_EVERY_S
         if state.all_closed and not state.failed and due:
             future = link.counts(link.topology.queue)

@@ -26,7 +26,8 @@ from pika.adapters.select_connection import IOLoop
 
 from persistq.rabbitmq.backoff import reconnect_delay
 from persistq.rabbitmq.errors import BrokerError, ConsumerTimeoutError, QueueSettingsError
-from persistq.rabbitmq.publishing import Counts, Publish, Publisher
+from persistq.rabbitmq.presence import probe
+from persistq.rabbitmq.publishing import Counts, Publish, Publisher, fail
 from persistq.rabbitmq.subscriptions import Delivery, Subscriptions, timed_out
 from persistq.rabbitmq.topology import Topology
 
@@ -71,6 +72,7 @@ class Link:
         self._outbox: collections.deque[Publish] = collections.deque()
         self._outbox_lock = threading.Lock()
         self._outbox_woken = False
+        self._presence: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"persistq-amqp {self._where}")
         self._thread.daemon = True
         self._thread.start()
@@ -97,6 +99,21 @@ class Link:
         """Ready messages and consumers of ``queue``, as the broker reports them."""
         future: Future[Counts] = Future()
         self._call(functools.partial(self._publisher.ask, queue, future))
+        return future
+
+    def hold_presence(self, queue: str) -> Future[Counts]:
+        """Declare presence ``queue`` and consume from it, now and after each
+        reconnect: it has a consumer exactly while this producer's connection lives."""
+        future: Future[Counts] = Future()
+        self._presence = queue
+        self._call(functools.partial(self._publisher.ask, queue, future, hold=True))
+        return future
+
+    def probe(self, queue: str) -> Future[bool]:
+        """Whether presence ``queue`` has a consumer (its producer's connection lives);
+        fails with BrokerError while not connected."""
+        future: Future[bool] = Future()
+        self._call(functools.partial(self._probe, queue, future))
         return future
 
     def consume(self) -> None:
@@ -219,8 +236,17 @@ class Link:
             log.warning("%s: connected again after %d attempt(s)", self._where, self._failures)
         self._failures = 0
         self._publisher.attach(channel)
+        if self._presence is not None:
+            self._publisher.ask(self._presence, Future(), hold=True)
         if self._subscriptions.wanted:
             self._start_consuming()
+
+    def _probe(self, queue: str, future: Future[bool]) -> None:
+        conn = self._conn
+        if conn is not None and conn.is_open and conn is self._declared_on:
+            probe(conn, queue, future, self._where)
+        else:
+            fail(future, BrokerError(f"{self._where}: not connected"))
 
     def _start_consuming(self) -> None:
         conn = self._conn

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from persistq.rabbitmq.confirms import ConfirmWindow
 from persistq.rabbitmq.control import ControlKind, encode_control, new_producer_id
-from persistq.rabbitmq.errors import BrokerError
+from persistq.rabbitmq.errors import BrokerError, BrokerUnavailableError
 from persistq.rabbitmq.link import Link
 from persistq.rabbitmq.topology import Topology
 
@@ -23,6 +23,7 @@ class Producer:
 
     def __init__(self, topology: Topology, where: str, retry_seconds: float) -> None:
         self._topology = topology
+        self._where = where
         self._retry_seconds = retry_seconds
         self.name: str | None = None
         self._lock = threading.Lock()
@@ -30,7 +31,13 @@ class Producer:
 
     def wait(self, future: Future[Any], timeout: float | None = None) -> Any:
         """The result of ``future``; the link fails it after its own deadline first."""
-        return future.result((timeout or self._retry_seconds) + 10)
+        seconds = (timeout or self._retry_seconds) + 10
+        try:
+            return future.result(seconds)
+        except TimeoutError:
+            raise BrokerUnavailableError(
+                f"{self._where}: no answer from the broker within {seconds:.0f} s"
+            ) from None
 
     def put(
         self, link: Link, obj: object, body: bytes, durability: Durability, timeout: float | None
@@ -63,6 +70,7 @@ class Producer:
                 if self.name is None:
                     name = new_producer_id()
                     self._record(link, "helo", name)
+                    self.wait(link.hold_presence(self._topology.presence(name)))
                     self.name = name
 
     def _record(self, link: Link, kind: ControlKind, name: str) -> None:

@@ -20,6 +20,11 @@ from pika.spec import Basic, BasicProperties
 from persistq.rabbitmq.errors import BrokerError, BrokerUnavailableError, UnconfirmedError
 
 Counts = tuple[int, int]
+PRESENCE_ARGUMENTS: dict[str, Any] = {"x-expires": 86_400_000}  # gone a day: deleted
+
+
+def _ignore(*_args: object) -> None:
+    """Nothing is ever sent to a presence queue."""
 
 
 @attrs.define
@@ -48,7 +53,7 @@ class Publisher:
         self._unsent: collections.deque[Publish] = collections.deque()
         self._pending: dict[int, Publish] = {}
         self._tag = 0
-        self._queries: collections.deque[tuple[str, Future[Counts]]] = collections.deque()
+        self._queries: collections.deque[tuple[str, bool, Future[Counts]]] = collections.deque()
         self._asked: collections.deque[Future[Counts]] = collections.deque()
 
     def attach(self, channel: pika.channel.Channel) -> None:
@@ -73,7 +78,7 @@ class Publisher:
         """Fail every publish and query not settled yet (the link ends)."""
         for item in [*self._unsent, *self._pending.values()]:
             fail(item.future, error)
-        for future in [*self._asked, *(f for _, f in self._queries)]:
+        for future in [*self._asked, *(f for _, _, f in self._queries)]:
             fail(future, error)
 
     def publish(self, item: Publish) -> None:
@@ -81,9 +86,11 @@ class Publisher:
         self._unsent.append(item)
         self._flush()
 
-    def ask(self, queue: str, future: Future[Counts]) -> None:
-        """Resolve ``future`` with the ready messages and consumers of ``queue``."""
-        self._queries.append((queue, future))
+    def ask(self, queue: str, future: Future[Counts], *, hold: bool = False) -> None:
+        """Resolve ``future`` with the ready messages and consumers of ``queue``; with
+        ``hold``, declare ``queue`` as a presence queue first and consume from it, so
+        that it has a consumer exactly while this connection lives."""
+        self._queries.append((queue, hold, future))
         self._flush()
 
     def _flush(self) -> None:
@@ -97,9 +104,19 @@ class Publisher:
             properties = BasicProperties(delivery_mode=2, headers=item.headers)
             channel.basic_publish("", item.routing_key, item.body, properties)
         while channel is not None and self._queries:
-            queue, future = self._queries.popleft()
+            queue, hold, future = self._queries.popleft()
             self._asked.append(future)
-            channel.queue_declare(queue, passive=True, callback=self._on_counts)
+            if hold:
+                channel.queue_declare(
+                    queue, arguments=PRESENCE_ARGUMENTS, callback=self._on_presence
+                )
+            else:
+                channel.queue_declare(queue, passive=True, callback=self._on_counts)
+
+    def _on_presence(self, frame: pika.frame.Method) -> None:
+        if self._channel is not None:  # consuming from it is the sign of life
+            self._channel.basic_consume(frame.method.queue, _ignore, auto_ack=True)
+        self._on_counts(frame)
 
     def _on_counts(self, frame: pika.frame.Method) -> None:
         future = self._asked.popleft()

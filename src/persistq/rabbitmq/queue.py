@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 _CONFIG = (
     *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
-    *("delivery_limit", "durability", "retry_seconds", "_where"),
+    *("delivery_limit", "durability", "retry_seconds", "producer_lease", "_where"),
 )
 """What a pickled queue keeps: its settings, never a connection."""
 
@@ -41,6 +41,8 @@ class RabbitMQQueue:
     ``close()`` / ``fail()`` reach every consumer on every host, also those that join
     later. ``prefetch`` bounds the messages a consumer holds; a message delivered
     ``delivery_limit`` times (or failed that often) goes to the queue ``NAME.dead``.
+    A producer whose connection is gone for ``producer_lease`` seconds without its
+    ``close()`` (killed, or its host lost) has failed: consumers get FAILED.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class RabbitMQQueue:
         delivery_limit: int | None = None,
         durability: Durability = "confirm",
         retry_seconds: float = 60.0,
+        producer_lease: float | None = 30.0,
     ) -> None:
         if not isinstance(number_of_workers, int) or number_of_workers < 1:
             raise ValueError(f"number_of_workers must be a positive int; got {number_of_workers!r}")
@@ -73,6 +76,7 @@ class RabbitMQQueue:
         self.delivery_limit = delivery_limit
         self.durability: Durability = durability
         self.retry_seconds = float(retry_seconds)
+        self.producer_lease = producer_lease
         params = pika.URLParameters(url)
         self._where = f"{params.host}:{params.port}/{self.queue_name}"
         self._init_process_state()
@@ -85,7 +89,7 @@ class RabbitMQQueue:
         self._producer = Producer(self.topology, self._where, self.retry_seconds)
 
     def _reset_consumer_state(self) -> None:
-        self._inbox = Inbox(self._where, self.retry_seconds + 10)
+        self._inbox = Inbox(self._where, self.retry_seconds + 10, self.producer_lease)
 
     # -- pickling: each process opens its own connection ------------------------------
 

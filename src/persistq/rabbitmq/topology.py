@@ -3,16 +3,20 @@
 A queue ``Q`` is three durable queues: ``Q`` (quorum) holds the work, ``Q.dead``
 (quorum) the messages given up on, and ``Q.control`` (a stream) the producers' records
 (helo, done, failed), which every consumer reads from the start, so a consumer that
-joins late still learns that the producers closed or failed.
+joins late still learns that the producers closed or failed. Each producer also consumes
+from a queue ``Q.producer.<digest>`` of its own: when it has no consumer, the
+producer's connection is gone, and consumers learn that it ended without ``close()``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import attrs
 
-MAX_NAME_BYTES = 255 - len(".control")
+PRESENCE_DIGITS = 16
+MAX_NAME_BYTES = 255 - len(".producer.") - PRESENCE_DIGITS
 
 
 def check_queue_name(name: str) -> str:
@@ -49,6 +53,11 @@ class Topology:
     def control(self) -> str:
         """The stream of producer records (helo, done, failed)."""
         return f"{self.queue}.control"
+
+    def presence(self, producer: str) -> str:
+        """The queue that has a consumer while ``producer``'s connection lives."""
+        digest = hashlib.sha256(producer.encode("utf-8")).hexdigest()[:PRESENCE_DIGITS]
+        return f"{self.queue}.producer.{digest}"
 
     def work_arguments(self) -> dict[str, Any]:
         """Arguments of the work queue: quorum, dead-lettering into :attr:`dead`, and
