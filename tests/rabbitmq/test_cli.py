@@ -48,7 +48,7 @@ def test_status_counts_ready_consumers_and_dead_letters(broker: Node, queue_name
         producer.put(f"m{n}")
     done = persistq("status", url)
     assert done.returncode == 0, done.stderr
-    assert "healthy" in done.stdout
+    assert "1 open (0 gone)" in done.stdout and "healthy" in done.stdout
     consumer = RabbitMQQueue(broker.url, queue_name)
     consumer.task_failed(consumer.get(timeout=10), "bad row")
     producer.fail()

@@ -16,6 +16,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from persistq.cli.common import EXIT_OK, EXIT_UNHEALTHY, CliError, confirm, format_table
@@ -66,10 +67,12 @@ def broker_report(
     counts: dict[str, Any],
     unacknowledged: int | None,
     producers: ControlState,
+    gone: Sequence[str] = (),
 ) -> Report:
     """The status of a broker queue from its counts (``ready``, ``consumers``,
-    ``dead_lettered``), its unacknowledged messages (None: unknown) and its control
-    records. Unhealthy when messages were dead-lettered or a producer failed."""
+    ``dead_lettered``), its unacknowledged messages (None: unknown), its control
+    records and the open producers whose connection is ``gone``. Unhealthy when
+    messages were dead-lettered or a producer failed or is gone without close()."""
     problems = []
     if counts["dead_lettered"]:
         problems.append(
@@ -78,6 +81,11 @@ def broker_report(
             "x-persistq-reasons, or x-death for the broker's delivery limit)"
         )
     problems.extend(f"producer {p} failed" for p in producers.failed)
+    problems.extend(
+        f"producer {p} is gone without close() (no connection); if it was killed, start "
+        "the next run with purge_control_messages()"
+        for p in gone
+    )
     return {
         "kind": "rabbitmq",
         "url": _safe(url),
@@ -90,6 +98,7 @@ def broker_report(
             "open": sorted(producers.open),
             "closed": sorted(producers.closed),
             "failed": list(producers.failed),
+            "gone": list(gone),
         },
         "problems": problems,
     }
@@ -106,8 +115,8 @@ def render_broker(report: Report) -> str:
         ["dead-lettered", report["dead_lettered"]],
         [
             "producers",
-            f"{len(producers['open'])} open, {len(producers['closed'])} closed, "
-            f"{len(producers['failed'])} failed",
+            f"{len(producers['open'])} open ({len(producers['gone'])} gone), "
+            f"{len(producers['closed'])} closed, {len(producers['failed'])} failed",
         ],
     ]
     lines = [f"rabbitmq queue {report['url']}", format_table(["STATE", "MESSAGES"], rows)]
@@ -168,6 +177,21 @@ def _producers(connection: Any, topology: Topology) -> ControlState:
     return state
 
 
+def _gone(connection: Any, topology: Topology, producers: ControlState) -> list[str]:
+    import pika  # noqa: PLC0415
+
+    gone = []
+    for producer in sorted(producers.open):
+        try:
+            ok = connection.channel().queue_declare(topology.presence(producer), passive=True)
+            alive = ok.method.consumer_count > 0
+        except pika.exceptions.ChannelClosedByBroker:
+            alive = False
+        if not alive:
+            gone.append(producer)
+    return gone
+
+
 def _unacknowledged(management: str, url: str, vhost: str, queue: str) -> int | None:
     if not management.startswith(("http://", "https://")):
         raise CliError(f"--management {management!r}: give an http:// or https:// URL")
@@ -193,11 +217,12 @@ def status(url: str, management: str | None) -> Report:
     try:
         counts = _counts(connection, topology, url)
         producers = _producers(connection, topology)
+        gone = _gone(connection, topology, producers)
     finally:
         connection.close()
     host = urllib.parse.urlsplit(url).hostname or "localhost"
     unacked = _unacknowledged(management or f"http://{host}:15672", url, vhost, queue)
-    return broker_report(url, counts, unacked, producers)
+    return broker_report(url, counts, unacked, producers, gone)
 
 
 def run_status(args: argparse.Namespace) -> int:
