@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tools import rabbitmq_node
 from tools.faults import folder, pq
 from tools.faults.common import ChainReport
 
@@ -23,6 +24,10 @@ FAMILIES: dict[str, list[Chain]] = {
     ],
     "folder": folder.CHAINS,
 }
+if rabbitmq_node.installed():  # a throwaway broker node; CI installs rabbitmq-server
+    from tools.faults import rabbitmq
+
+    FAMILIES["rabbitmq"] = [rabbitmq.run_chain]
 
 
 def campaign(family: str, kills: int, seed: int, workdir: Path) -> list[ChainReport]:

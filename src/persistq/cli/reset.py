@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 
+from persistq.cli import broker
 from persistq.cli.common import EXIT_OK, confirm, existing_dir
 from persistq.cli.folder import extension_of, refuse_prefix, take_back_claims
 from persistq.cli.pickup import JournalReader, group_journals
@@ -129,7 +130,9 @@ def run_reset(args: argparse.Namespace) -> int:
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    """Purge a folder queue or a pickup directory."""
+    """Purge a folder queue, a pickup directory or a broker queue."""
+    if broker.is_broker_url(args.path):
+        return broker.run_purge(args)
     path = existing_dir(args.path)
     names = sorted(os.listdir(path))
     if group_journals(names):

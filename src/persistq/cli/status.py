@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from persistq.cli import gauges, manifest
+from persistq.cli import broker, gauges, manifest
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -78,6 +78,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="folder queue: the message extension (default: the one its files use)",
     )
     manifest.add_arguments(parser)
+    broker.add_status_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -327,6 +328,10 @@ def read_report(path: str, extension: str | None) -> Report:
 def run(args: argparse.Namespace) -> int:
     """Print the status of ``args.path``; 0 if healthy, 1 if not; with
     ``--prometheus``, the gauges of every PATH, 0 once written."""
+    if any(broker.is_broker_url(path) for path in args.path):
+        if len(args.path) > 1 or args.prometheus or args.files:
+            raise CliError("a broker URL is shown alone, without --prometheus or --files")
+        return broker.run_status(args.path[0], args)
     if args.files:
         return manifest.run(args)
     paths = [existing_dir(path) for path in args.path]

@@ -1,0 +1,299 @@
+"""RabbitMQQueue: the PersistentQueue API on a durable quorum queue of a broker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+import pika
+
+from persistq import processes
+from persistq.errors import MessageFormatError, UpstreamFailureError
+from persistq.journal.codec import decode_payload, encode_payload
+from persistq.messages import Converter, Formatter, MessageCodec
+from persistq.rabbitmq.admin import reset_control_stream
+from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
+from persistq.rabbitmq.inbox import Inbox
+from persistq.rabbitmq.link import Delivery, Link
+from persistq.rabbitmq.producer import Durability, Producer
+from persistq.rabbitmq.retries import dead_letter, next_attempt
+from persistq.rabbitmq.topology import Topology
+from persistq.sentinels import DONE, FAILED, is_control
+
+log = logging.getLogger(__name__)
+
+_CONFIG = (
+    *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
+    *("delivery_limit", "durability", "retry_seconds", "producer_lease", "_where"),
+)
+"""What a pickled queue keeps: its settings, never a connection."""
+
+
+class RabbitMQQueue:
+    """A queue on a RabbitMQ broker with the methods and meaning of PersistentQueue.
+
+    ``put`` returns once the broker confirmed the message (``durability="confirm"``), or
+    at once with ``durability="stream"``, where ``flush()`` and ``close()`` wait for
+    every confirm and raise UnconfirmedError naming the messages that are not safe.
+    ``close()`` / ``fail()`` reach every consumer on every host, also those that join
+    later. ``prefetch`` bounds the messages a consumer holds; a message delivered
+    ``delivery_limit`` times (or failed that often) goes to the queue ``NAME.dead``.
+    A producer whose connection is gone for ``producer_lease`` seconds without its
+    ``close()`` (killed, or its host lost) has failed: consumers get FAILED.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        queue_name: str,
+        formatter_list: Sequence[Formatter] | None = None,
+        converter_list: Sequence[Converter] | None = None,
+        number_of_workers: int = 1,
+        *,
+        prefetch: int = 1,
+        delivery_limit: int | None = None,
+        durability: Durability = "confirm",
+        retry_seconds: float = 60.0,
+        producer_lease: float | None = 30.0,
+    ) -> None:
+        if not isinstance(number_of_workers, int) or number_of_workers < 1:
+            raise ValueError(f"number_of_workers must be a positive int; got {number_of_workers!r}")
+        if not isinstance(prefetch, int) or prefetch < 1:
+            raise ValueError(f"prefetch must be a positive int; got {prefetch!r}")
+        if durability not in ("confirm", "stream"):
+            raise ValueError(f"durability must be 'confirm' or 'stream'; got {durability!r}")
+        if not str(url).startswith(("amqp://", "amqps://")):
+            raise ValueError(f"url must start with amqp:// or amqps://; got {url!r}")
+        self.url = url
+        self.topology = Topology(queue_name, delivery_limit)
+        self.queue_name = self.topology.queue
+        self.codec = MessageCodec(tuple(formatter_list or ()), tuple(converter_list or ()))
+        self.number_of_workers = number_of_workers
+        self.prefetch = prefetch
+        self.delivery_limit = delivery_limit
+        self.durability: Durability = durability
+        self.retry_seconds = float(retry_seconds)
+        self.producer_lease = producer_lease
+        params = pika.URLParameters(url)
+        self._where = f"{params.host}:{params.port}/{self.queue_name}"
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        self._forks = processes.forks
+        self._link_lock = threading.Lock()
+        self._link_: Link | None = None
+        self._reset_consumer_state()
+        self._producer = Producer(self.topology, self._where, self.retry_seconds)
+
+    def _reset_consumer_state(self) -> None:
+        self._inbox = Inbox(self._where, self.retry_seconds + 10, self.producer_lease)
+
+    # -- pickling: each process opens its own connection ------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: self.__dict__[name] for name in _CONFIG}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_process_state()
+
+    # -- the connection ------------------------------------------------------------
+
+    def _link(self) -> Link:
+        if self._forks != processes.forks:  # forked: the parent's connection is not ours
+            self._init_process_state()
+        with self._link_lock:
+            if self._link_ is None:
+                self._link_ = Link(
+                    pika.URLParameters(self.url),
+                    self.topology,
+                    prefetch=self.prefetch,
+                    on_delivery=self._inbox.on_delivery,
+                    on_control=self._inbox.on_control,
+                    on_control_reset=self._inbox.on_control_reset,
+                )
+            return self._link_
+
+    def _end_link(self) -> None:
+        if self._forks != processes.forks:
+            self._init_process_state()
+            return
+        with self._link_lock:
+            link, self._link_ = self._link_, None
+        if link is not None:
+            link.close()
+        self._reset_consumer_state()
+
+    # -- producer side -------------------------------------------------------------
+
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Send ``obj``; return once the broker confirmed it (``durability="confirm"``)
+        or once it is on its way (``"stream"``: see :meth:`flush`). ``timeout`` bounds
+        the wait for the confirm (default ``retry_seconds``); ``block`` is accepted for
+        the queue API. A message that the journal codec cannot write raises
+        MessageFormatError and sends nothing."""
+        body = encode_payload(self.codec.to_fields(obj))
+        self._producer.put(self._link(), obj, body, self.durability, timeout)
+
+    def put_nowait(self, obj: Any) -> None:
+        """Equivalent to ``put(obj, block=False)``."""
+        self.put(obj, block=False)
+
+    def flush(self) -> None:
+        """Wait until every message put so far is confirmed; raise UnconfirmedError
+        naming those the broker refused or did not confirm within ``retry_seconds``."""
+        self._producer.flush()
+
+    def close(self) -> None:
+        """As a producer: wait for every confirm (see :meth:`flush`), then record DONE,
+        which every consumer of the queue receives, and disconnect."""
+        try:
+            self.flush()
+            self._producer.finish(self._link(), "done")
+        finally:
+            self._end_link()
+
+    def fail(self) -> None:
+        """As a producer: record FAILED, which every consumer of the queue receives,
+        and disconnect."""
+        try:
+            try:
+                self.flush()
+            except BrokerError as exc:
+                log.error("%s: before FAILED: %s", self._where, exc)
+            log.error("%s: sending FAILED to every consumer", self._where)
+            self._producer.finish(self._link(), "failed")
+        finally:
+            self._end_link()
+
+    # -- consumer side -------------------------------------------------------------
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Return the next message, or DONE once every producer closed and no message
+        is left, or FAILED once a producer failed; raise ``queue.Empty`` after
+        ``timeout`` seconds (at once when not ``block``)."""
+        link = self._link()
+        link.consume()
+        if len(self._inbox.held) >= self.prefetch:
+            log.warning(
+                "%s: get() waits while this consumer holds %d unacknowledged message(s), its "
+                "prefetch: the broker sends no more before a task_done (or raise prefetch)",
+                self._where,
+                self.prefetch,
+            )
+        return self._inbox.get(link, lambda d: self._read(link, d), block, timeout)
+
+    def get_nowait(self) -> Any:
+        """Equivalent to ``get(block=False)``."""
+        return self.get(block=False)
+
+    def _read(self, link: Link, delivery: Delivery) -> tuple[Any] | None:
+        try:
+            return (self.codec.from_fields(decode_payload(delivery.body)),)
+        except Exception as exc:  # a converter may raise anything
+            reason = f"cannot be read: {exc!r}"
+            log.error(
+                "%s: message %r %s; moved to %s",
+                self._where,
+                delivery.body[:80],
+                reason,
+                self.topology.dead,
+            )
+            headers = dead_letter(delivery.headers, reason, self.topology)
+            self._move(link, delivery, self.topology.dead, headers)
+            return None
+
+    def task_done(self, obj: Any) -> None:
+        """Acknowledge ``obj`` (a message this consumer got); DONE and FAILED need none.
+        Raises ConsumerTimeoutError if the broker already took the message back."""
+        if is_control(obj):
+            return
+        delivery = self._take(obj, "task_done")
+        if not self._link().ack(delivery):
+            log.warning(
+                "%s: the connection was lost before task_done(%r); the broker gave the "
+                "message back and delivers it again",
+                self._where,
+                obj,
+            )
+
+    def task_failed(self, obj: Any, reason: str) -> str:
+        """Give up on this attempt at ``obj``; return the queue it went to: back to this
+        queue while fewer than ``delivery_limit`` attempts failed, else to the dead-letter
+        queue (with every attempt's reason in its header ``x-persistq-reasons``)."""
+        delivery = self._take(obj, "task_failed")
+        target, headers = next_attempt(delivery.headers, reason, self.topology)
+        self._move(self._link(), delivery, target, headers)
+        return target
+
+    def _move(self, link: Link, delivery: Delivery, target: str, headers: dict[str, Any]) -> None:
+        self._producer.wait(link.publish(target, delivery.body, headers, self.retry_seconds))
+        link.ack(delivery)  # after the confirm: a crash in between delivers it twice
+
+    def _take(self, obj: Any, what: str) -> Delivery:
+        try:
+            payload = encode_payload(self.codec.to_fields(obj))
+        except MessageFormatError as exc:
+            raise NotDeliveredError(f"{self._where}: {what}({obj!r}): {exc}") from None
+        delivery = self._inbox.held.take(payload)
+        if delivery is None:
+            raise NotDeliveredError(
+                f"{self._where}: {what}({obj!r}): this consumer holds no delivery of that "
+                "message (never got it, or it was acknowledged already)"
+            )
+        return delivery
+
+    def qsize(self) -> int:
+        """Messages ready in the queue (not counting those delivered and unacknowledged)."""
+        return int(self._producer.wait(self._link().counts(self.queue_name))[0])
+
+    def empty(self) -> bool:
+        """True if no message is ready in the queue."""
+        return self.qsize() == 0
+
+    def purge_control_messages(self) -> None:
+        """Forget every producer's records (helo, done, failed), as at the start of a
+        new run whose previous producers will never close (they were killed). Only
+        while no producer of the queue runs; messages in the queue stay."""
+        self._end_link()
+        reset_control_stream(self.url, self.topology)
+
+    def dispose(self) -> None:
+        """As a consumer: disconnect; messages got and not acknowledged go back to the
+        queue for another consumer."""
+        self._end_link()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        msg = self.get()
+        if msg is FAILED:
+            failed = self._inbox.failed_producers()
+            self.dispose()
+            raise UpstreamFailureError(
+                f"{self._where}: an upstream producer failed (FAILED from {', '.join(failed)})"
+            )
+        if msg is DONE:
+            self.dispose()
+            raise StopIteration
+        return msg
+
+    def __enter__(self) -> RabbitMQQueue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._producer.name is None:
+            self.dispose()
+        elif exc_type is None:
+            self.close()
+        else:
+            self.fail()
