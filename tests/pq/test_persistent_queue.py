@@ -13,7 +13,15 @@ import pytest
 from persistq import DONE, FAILED, Empty, PersistentQueue, PersistqError, UpstreamFailureError
 from persistq.errors import JournalCorruptError, MessageFormatError
 from persistq.journal import HEADER, encode_record, read_records
+from persistq.journal.naming import Kind, journal_file_name
+from persistq.processes import writer_token
 from tests.powerloss import record_syncs
+
+
+def own_journal(directory: Path, kind: Kind, prefix: str = "jobs") -> str:
+    """The path of this process's ``kind`` journal (named after PID and writer token)."""
+    name = journal_file_name(prefix, kind, os.getpid(), token=writer_token())
+    return str(directory / name)
 
 
 def journals(directory: Path, kind: str) -> list[tuple[str, ...]]:
@@ -55,13 +63,8 @@ def test_put_and_task_done_are_journalled_per_process(tmp_path: Path) -> None:
     q = PersistentQueue("jobs", tmp_path)
     q.put("x")
     q.task_done(q.get(timeout=5))
-    pid = os.getpid()
-    assert q.put_file is not None and q.put_file.path == str(
-        tmp_path / f"jobs_requested_PID{pid}.tsv"
-    )
-    assert q.done_file is not None and q.done_file.path == str(
-        tmp_path / f"jobs_completed_PID{pid}.tsv"
-    )
+    assert q.put_file is not None and q.put_file.path == own_journal(tmp_path, "requested")
+    assert q.done_file is not None and q.done_file.path == own_journal(tmp_path, "completed")
     assert journals(tmp_path, "requested") == [("x",)]
     assert journals(tmp_path, "completed") == [("x",)]
 
@@ -309,7 +312,7 @@ def test_put_after_put_file_was_closed_opens_it_again(tmp_path: Path) -> None:
     q.put_file.close()
     q.put("b")
     q.dispose()
-    assert [r[0] for r in read_records(tmp_path / f"jobs_requested_PID{os.getpid()}.tsv")] == [
+    assert [r[0] for r in read_records(own_journal(tmp_path, "requested"))] == [
         "a",
         "b",
     ]

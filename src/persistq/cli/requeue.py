@@ -6,17 +6,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
-from persistq.cli.common import EXIT_OK, CliError, confirm, existing_dir
+from persistq.cli import pickup_view
+from persistq.cli.common import EXIT_OK, confirm, existing_dir
 from persistq.cli.folder import extension_of, owner_state, wips
-from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
-from persistq.cli.progress import Progress
 from persistq.folder import ReadableFolderQueue
 from persistq.folder.files import publish
 from persistq.folder.names import parse_wip, queued_name
-from persistq.journal.codec import escape_field
-from persistq.journal.writer import JournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -63,61 +59,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="pickup directory: skip corrupt journal records instead of stopping",
     )
     parser.set_defaults(run=run)
-
-
-def outstanding_work(path: str, names: list[str], args: argparse.Namespace) -> list[PrefixWork]:
-    """The tally of each prefix (or of ``args.prefix``) of pickup directory ``path``."""
-    groups = group_journals(names)
-    if args.prefix is not None:
-        if args.prefix not in groups:
-            known = ", ".join(groups) or "none"
-            raise CliError(f"{path}: no journals with prefix {args.prefix!r} (prefixes: {known})")
-        groups = {args.prefix: groups[args.prefix]}
-    if args.output is not None and len(groups) > 1:
-        raise CliError(f"{path}: holds prefixes {', '.join(groups)}; choose one with --prefix")
-    progress = Progress("reading journals (records)")
-    reader = JournalReader(path, skip_corrupt=args.skip_corrupt, progress=progress)
-    try:
-        works = [reader.work(prefix, journals) for prefix, journals in groups.items()]
-    finally:
-        progress.close()
-    for work in works:
-        for problem in work.corrupt:
-            log.warning("skipped: %s", problem)
-    return works
-
-
-def write_out(works: list[PrefixWork], output: str | None) -> None:
-    """Print the outstanding records, or write them to journal ``output``."""
-    if output is None:
-        for work in works:
-            for fields in work.outstanding:
-                sys.stdout.write("\t".join(escape_field(f) for f in fields) + "\n")
-        sys.stdout.flush()
-        return
-    if os.path.lexists(output):
-        raise CliError(f"{output}: already exists; not overwriting it")
-    writer = JournalWriter(output, "fsync")
-    try:
-        writer.append_many(fields for work in works for fields in work.outstanding)
-    finally:
-        writer.close()
-
-
-def requeue_pickup(path: str, names: list[str], args: argparse.Namespace) -> int:
-    """Write out the outstanding work of pickup directory ``path``."""
-    works = outstanding_work(path, names, args)
-    write_out(works, args.output)
-    for work in works:
-        log.info(
-            "%s: %d requested, %d completed, %d outstanding%s",
-            work.prefix,
-            work.requested,
-            work.completed,
-            len(work.outstanding),
-            f" written to {args.output}" if args.output else "",
-        )
-    return EXIT_OK
 
 
 def restore_all(path: str, extension: str) -> list[str]:
@@ -174,7 +115,6 @@ def requeue_folder(path: str, args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Requeue what ``args.path`` holds."""
     path = existing_dir(args.path)
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        return requeue_pickup(path, names, args)
+    if pickup_view.is_pickup_directory(path):
+        return pickup_view.requeue(path, args)
     return requeue_folder(path, args)

@@ -7,13 +7,11 @@ import contextlib
 import logging
 import os
 
+from persistq.cli import pickup_view
 from persistq.cli.common import EXIT_OK, confirm, existing_dir
 from persistq.cli.folder import extension_of, wips
-from persistq.cli.pickup import JournalReader, group_journals
 from persistq.folder import WritableFolderQueue
 from persistq.folder.names import marker_name
-from persistq.journal.naming import journal_file_name
-from persistq.journal.writer import JournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -63,37 +61,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         parser.set_defaults(run=runner)
 
 
-def _prefixes(path: str, args: argparse.Namespace) -> dict[str, list[str]]:
-    groups = group_journals(sorted(os.listdir(path)))
-    if args.prefix is not None:
-        groups = {p: j for p, j in groups.items() if p == args.prefix}
-    return {prefix: [j.name for j in journals] for prefix, journals in groups.items()}
-
-
 def run_reset(args: argparse.Namespace) -> int:
     """Reset a folder queue or a pickup directory."""
     path = existing_dir(args.path)
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        reader = JournalReader(path, skip_corrupt=False, progress=None)
-        groups = group_journals(names)
-        works = [reader.work(p, j) for p, j in groups.items() if args.prefix in (None, p)]
-        left = sum(len(w.outstanding) for w in works)
-        confirm(f"{path}: mark {left} outstanding record(s) as completed?", yes=args.yes)
-        for work in works:
-            if work.outstanding:
-                name = journal_file_name(work.prefix, "completed", os.getpid())
-                writer = JournalWriter(os.path.join(path, name), "fsync")
-                writer.append_many(work.outstanding)
-                writer.close()
-                log.info(
-                    "%s: %d outstanding records journalled as completed in %s",
-                    work.prefix,
-                    len(work.outstanding),
-                    name,
-                )
-        print(f"{path}: {left} outstanding record(s) marked completed")
-        return EXIT_OK
+    if pickup_view.is_pickup_directory(path):
+        return pickup_view.reset(path, args)
     ext = extension_of(path, args.extension)
     confirm(
         f"{path}: remove every producer marker and take back {len(wips(path, ext))} claimed "
@@ -113,14 +85,8 @@ def run_reset(args: argparse.Namespace) -> int:
 def run_purge(args: argparse.Namespace) -> int:
     """Purge a folder queue or a pickup directory."""
     path = existing_dir(args.path)
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        journals = [n for names_ in _prefixes(path, args).values() for n in names_]
-        confirm(f"{path}: delete {len(journals)} journal file(s)?", yes=args.yes)
-        for name in journals:
-            os.unlink(os.path.join(path, name))
-        print(f"{path}: deleted {len(journals)} journal file(s)")
-        return EXIT_OK
+    if pickup_view.is_pickup_directory(path):
+        return pickup_view.purge(path, args)
     ext = extension_of(path, args.extension)
     confirm(f"{path}: delete every *{ext} message, claim and marker?", yes=args.yes)
     WritableFolderQueue(path, ext).purge()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from persistq.cli import pickup_view
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -27,9 +28,7 @@ from persistq.cli.folder import (
     list_entries,
     owner_state,
 )
-from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
-from persistq.processes import pid_alive
 
 EXAMPLES = """\
 examples:
@@ -64,72 +63,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=run)
 
 
-def pickup_report(path: str, works: Sequence[PrefixWork], alive: Callable[[int], bool]) -> Report:
-    """The status of a pickup directory from the tally of each prefix.
-
-    A prefix is stuck when it has outstanding work and none of its writers is alive.
-    """
-    prefixes = []
-    problems = []
-    for work in works:
-        live = [pid for pid in work.writers if alive(pid)]
-        stuck = bool(work.outstanding) and not live
-        if stuck:
-            problems.append(
-                f"{work.prefix}: {len(work.outstanding)} outstanding and no writer alive; "
-                f"requeue with previous_pickup_dir={path!r} (see: persistq requeue {path})"
-            )
-        problems.extend(work.corrupt)
-        prefixes.append(
-            {
-                "prefix": work.prefix,
-                "journals": work.journals,
-                "requested": work.requested,
-                "completed": work.completed,
-                "outstanding": len(work.outstanding),
-                "writers": list(work.writers),
-                "live_writers": live,
-                "stuck": stuck,
-            }
-        )
-    return {
-        "kind": "pickup",
-        "path": path,
-        "healthy": not problems,
-        "prefixes": prefixes,
-        "problems": problems,
-    }
-
-
-def render_pickup(report: Report) -> str:
-    """The text form of :func:`pickup_report`."""
-    rows = []
-    for p in report["prefixes"]:
-        dead = len(p["writers"]) - len(p["live_writers"])
-        writers = f"{len(p['live_writers'])} alive, {dead} dead"
-        rows.append(
-            [p["prefix"], p["journals"], p["requested"], p["completed"], p["outstanding"], writers]
-        )
-    lines = [
-        f"pickup directory {report['path']}",
-        format_table(
-            ["PREFIX", "JOURNALS", "REQUESTED", "COMPLETED", "OUTSTANDING", "WRITERS"], rows
-        ),
-    ]
-    return "\n".join(lines + _verdict(report))
-
-
 def _verdict(report: Report) -> list[str]:
     if report["healthy"]:
         return ["", "healthy"]
     return ["", "PROBLEMS:", *(f"  - {problem}" for problem in report["problems"])]
-
-
-def pickup_status(path: str, names: list[str]) -> Report:
-    """Read the journals among ``names`` in ``path`` and report on them."""
-    reader = JournalReader(path, skip_corrupt=True, progress=None)
-    works = [reader.work(prefix, journals) for prefix, journals in group_journals(names).items()]
-    return pickup_report(path, works, pid_alive)
 
 
 def folder_report(
@@ -264,10 +201,9 @@ def folder_status(path: str, extension: str | None) -> Report:
 def run(args: argparse.Namespace) -> int:
     """Print the status of ``args.path``; 0 if healthy, 1 if not."""
     path = existing_dir(args.path)
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        report = pickup_status(path, names)
-        text = render_pickup(report)
+    if pickup_view.is_pickup_directory(path):
+        report = pickup_view.status(path)
+        text = "\n".join([pickup_view.render_status(report), *_verdict(report)])
     else:
         report = folder_status(path, args.extension)
         text = render_folder(report)

@@ -13,8 +13,9 @@ from typing import BinaryIO, Protocol
 from persistq import processes
 from persistq.durability import Durability, check_durability, fsync_directory
 from persistq.errors import JournalClosedError, PersistqError
-from persistq.journal.codec import HEADER, encode_record
+from persistq.journal.codec import HEADER, encode_record, frame_payload
 from persistq.journal.group_commit import GroupCommit, not_journalled
+from persistq.journal.opening import open_or_create
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,18 @@ class JournalWriter:
         self.path = os.fspath(path)
         self.durability = check_durability(durability)
         self._forks = processes.forks
-        created = _prepare(self.path)
-        end = 0 if created else os.stat(self.path).st_size
-        out: _Appender
-        if self.durability == "fsync":
-            out = GroupCommit(_SyncedFile(self.path, end))
-        else:
-            out = _MappedFile(self.path, end)
-        if created:
+        fd, created = open_or_create(self.path, os.O_RDWR)
+        try:
+            end = _prepare(self.path, fd, created)
+            out: _Appender
+            if self.durability == "fsync":
+                out = GroupCommit(_SyncedFile(self.path, fd, end))
+            else:
+                out = _MappedFile(self.path, fd, end)
+        except BaseException:
+            os.close(fd)
+            raise
+        if end == 0:
             try:
                 out.append(HEADER)
                 if self.durability == "fsync":
@@ -72,6 +77,18 @@ class JournalWriter:
                 os.unlink(self.path)  # it holds nothing yet
                 raise
         self._out = out
+        self._fd = fd
+
+    @property
+    def name(self) -> str:
+        """The journal's path, as the ``name`` of the open file PyMPX exposed."""
+        return self.path
+
+    def fileno(self) -> int:
+        """The journal's file descriptor; ValueError once closed, as for a file."""
+        if self.closed:
+            raise ValueError(f"{self.path}: I/O operation on a closed journal")
+        return self._fd
 
     @property
     def closed(self) -> bool:
@@ -83,6 +100,12 @@ class JournalWriter:
         if self._forks != processes.forks:
             self._refuse_in_child()
         self._out.append(encode_record(fields))
+
+    def append_payload(self, payload: bytes) -> None:
+        """Append one record given as its payload (see ``codec.encode_payload``)."""
+        if self._forks != processes.forks:
+            self._refuse_in_child()
+        self._out.append(frame_payload(payload))
 
     def append_many(self, records: Iterable[Sequence[str]]) -> None:
         """Append several records with one write and (for ``fsync``) one fsync per
@@ -126,16 +149,12 @@ class _ReservedFile:
     ``end`` is where the records stop; the reserved tail after it reads as zeros,
     which readers take for a torn tail, until :meth:`close` trims it."""
 
-    def __init__(self, path: str, end: int) -> None:
+    def __init__(self, path: str, fd: int, end: int) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self._fd = fd  # closed by the caller if this raises
         self.end = end
         self.size = end
-        try:
-            self.reserve(end + 1)
-        except BaseException:
-            os.close(self._fd)
-            raise
+        self.reserve(end + 1)
 
     def reserve(self, needed: int) -> None:
         """Grow the file so that its first ``needed`` bytes are reserved; raise OSError
@@ -173,10 +192,10 @@ class _MappedFile(_ReservedFile):
     A copied record is in the OS page cache, so it outlives a killed process, and no
     system call is made per record."""
 
-    def __init__(self, path: str, end: int) -> None:
+    def __init__(self, path: str, fd: int, end: int) -> None:
         self._lock = threading.Lock()
         self._map: mmap.mmap | None = None
-        super().__init__(path, end)
+        super().__init__(path, fd, end)
 
     def _resized(self, size: int) -> None:
         if self._map is None:
@@ -251,24 +270,23 @@ class _SyncedFile(_ReservedFile):
             os.close(self._fd)
 
 
-def _prepare(path: str) -> bool:
-    """Make ``path`` ready for appending; return True when it must be created."""
-    try:
-        f = open(path, "r+b")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        return True
-    with f:
+def _prepare(path: str, fd: int, created: bool) -> int:
+    """Make the journal open as ``fd`` ready for appending; return where its records
+    end (0 when it holds nothing yet and its header must be written)."""
+    if created:
+        return 0
+    with open(fd, "r+b", closefd=False) as f:
         head = f.read(len(HEADER))
         if head != HEADER:
             if HEADER.startswith(head.rstrip(b"\x00")) and _only_zeros_follow(f):
                 f.truncate(0)  # empty, or torn while its header was written
-                return True
+                return 0
             raise PersistqError(
                 f"{path}: exists and is not a persistq journal (a PyMPX journal?), or its "
                 "header is damaged; refusing to append to it"
             )
         _cut_torn_tail(f, f.seek(0, os.SEEK_END))
-        return False
+        return f.seek(0, os.SEEK_END)
 
 
 def _only_zeros_follow(f: BinaryIO) -> bool:

@@ -1,0 +1,72 @@
+"""This process's pair of journals (requested, completed) in one pickup directory.
+
+A PersistentQueue holds one of these per process: it is rebuilt, in one place, after
+a fork (the parent's journals are not the child's) and after unpickling (spawn).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from persistq import processes
+from persistq.durability import Durability
+from persistq.errors import JournalClosedError
+from persistq.journal.naming import Kind, journal_file_name
+from persistq.journal.writer import JournalWriter
+
+
+class JournalPair:
+    """The requested and completed journals of this process, each opened on first use
+    and reopened (appending) after a close. ``journalled`` says whether this process
+    appended anything yet."""
+
+    def __init__(self, directory: str, prefix: str, durability: Durability) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.durability = durability
+        self.forks = processes.forks
+        self.journalled = False
+        self._token: str | None = None
+        self._writers: dict[Kind, JournalWriter] = {}
+        self._lock = threading.Lock()
+
+    def path(self, kind: Kind) -> str:
+        """Where this process's ``kind`` journal is (named after PID and writer token)."""
+        if self._token is None:
+            self._token = processes.writer_token()
+        name = journal_file_name(self.prefix, kind, os.getpid(), token=self._token)
+        return os.path.join(self.directory, name)
+
+    def writer(self, kind: Kind) -> JournalWriter:
+        """This process's ``kind`` journal, opened if it is not open."""
+        writer = self._writers.get(kind)
+        if writer is None or writer.closed:
+            with self._lock:  # never two writers of one journal at once
+                writer = self._writers.get(kind)
+                if writer is None or writer.closed:
+                    writer = JournalWriter(self.path(kind), self.durability)
+                    self._writers[kind] = writer
+        return writer
+
+    def append(self, kind: Kind, payload: bytes) -> None:
+        """Append one record (its payload) to this process's ``kind`` journal."""
+        writer = self._writers.get(kind) or self.writer(kind)
+        try:
+            writer.append_payload(payload)
+        except JournalClosedError:  # closed meanwhile (dispose, or put_file.close())
+            self.writer(kind).append_payload(payload)
+        self.journalled = True
+
+    def close(self, kind: Kind) -> None:
+        """Close the ``kind`` journal (the next record opens it again)."""
+        with self._lock:  # closed before another thread may open it again
+            writer = self._writers.pop(kind, None)
+            if writer is not None:
+                writer.close()
+
+    def release_inherited(self) -> None:
+        """In a forked child: let go of the parent's journals (touching nothing)."""
+        for writer in self._writers.values():
+            writer.close()  # in a child, a writer only drops its inherited descriptor
+        self._writers.clear()

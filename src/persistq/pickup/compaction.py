@@ -1,0 +1,150 @@
+"""Compaction: a prefix's journals rewritten as one journal of the work they leave
+outstanding, so that recovering in place costs what is outstanding, not what was ever
+done.
+
+The protocol: write the new journal whole under a ``.part`` name; commit by writing
+``<prefix>_compaction.json`` (atomically) naming it and the journals it supersedes;
+then link it in, remove the ``.part`` and the superseded journals, and remove the
+record. Readers (``report.inspect``) honour a committed record at once, so every crash
+point leaves the same outstanding work, and the next ``compact`` finishes the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+from persistq.durability import Durability, fsync_directory
+from persistq.errors import LiveRunError
+from persistq.folder.files import write_json
+from persistq.journal.codec import frame_payload
+from persistq.journal.naming import journal_file_name, parse_journal_name
+from persistq.journal.reader import OnCorrupt
+from persistq.journal.writer import JournalWriter
+from persistq.pickup import layout
+from persistq.pickup.report import PrefixReport, inspect
+from persistq.processes import token_liveness, writer_token
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_WRITER_LEASE = 120.0
+"""Seconds after its last change that a journal of a writer this host cannot see (another
+host, boot or PID namespace) is taken as abandoned: a writer keeps changing it."""
+
+
+def refuse_live_writers(report: PrefixReport, action: str) -> None:
+    """Raise LiveRunError naming a journal of ``report`` whose writer may still run: a
+    live process of this host, or an unseen one whose journal changed lately."""
+    for writer in report.writers_that("alive"):
+        raise LiveRunError(os.path.join(report.directory, writer.journals[0]), writer.pid, action)
+    now = time.time()
+    for writer in report.writers_that("unknown"):
+        for name in writer.journals:
+            path = os.path.join(report.directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                if now - os.stat(path).st_mtime < UNKNOWN_WRITER_LEASE:
+                    raise LiveRunError(path, writer.pid, action)
+
+
+def requeued_name(directory: str, prefix: str) -> str:
+    """A free name for this process's journal of requeued work in ``directory``."""
+    name = journal_file_name(prefix, "requested", os.getpid(), token=writer_token(), requeued=True)
+    stem, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while os.path.lexists(os.path.join(directory, candidate)) or os.path.lexists(
+        os.path.join(directory, candidate + layout.PART)
+    ):
+        n += 1
+        candidate = f"{stem}{n}{ext}"
+    return candidate
+
+
+def write_whole(path: str, payloads: Sequence[bytes], durability: Durability) -> None:
+    """Write a journal of ``payloads`` at new file ``path`` (as durable as asked)."""
+    writer = JournalWriter(path, durability)
+    try:
+        writer.append_lines([frame_payload(payload) for payload in payloads])
+    finally:
+        writer.close()
+
+
+def remove_temporaries(directory: str, prefix: str, durability: Durability) -> list[str]:
+    """Remove the ``.part`` journals of ``prefix`` that killed compactions or requeues
+    left in ``directory`` (not those of a writer that may still run); return them."""
+    names = os.listdir(directory)
+    removed = []
+    for name in layout.temporaries(names, prefix, layout.read_compaction(directory, prefix)):
+        parsed = parse_journal_name(name[: -len(layout.PART)], prefix)
+        if parsed is None or parsed.pid is None:
+            continue
+        if parsed.pid == os.getpid() or token_liveness(parsed.pid, parsed.token) != "dead":
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+            log.info("%s: removed %s, left by a killed compaction or requeue", directory, name)
+    if removed and durability == "fsync":
+        fsync_directory(directory)
+    return removed
+
+
+def compact(
+    directory: str | os.PathLike[str],
+    prefix: str,
+    *,
+    durability: Durability = "flush",
+    on_corrupt: OnCorrupt = "raise",
+) -> str | None:
+    """Rewrite the journals of ``prefix`` in ``directory`` as one journal of the work
+    they leave outstanding; return its path (None when there were no journals).
+
+    Crash-safe at every step (see the module). Refuses with LiveRunError naming the
+    journal while a process that wrote one may still run."""
+    path, _ = compact_report(os.path.abspath(directory), prefix, durability, on_corrupt)
+    return path
+
+
+def compact_report(
+    directory: str, prefix: str, durability: Durability, on_corrupt: OnCorrupt
+) -> tuple[str | None, PrefixReport]:
+    """:func:`compact`, also returning the report of the journals it compacted."""
+    finish(directory, prefix, durability)
+    remove_temporaries(directory, prefix, durability)
+    report = inspect(directory, prefix, on_corrupt=on_corrupt).prefix(prefix)
+    if not report.journals:
+        return None, report
+    refuse_live_writers(report, "compact its journals")
+    name = requeued_name(directory, prefix)
+    temporary = name + layout.PART
+    write_whole(os.path.join(directory, temporary), report.outstanding, durability)
+    write_json(
+        os.path.join(directory, layout.compaction_file_name(prefix)),
+        {"journal": name, "temporary": temporary, "superseded": sorted(report.journals)},
+        durability,
+    )
+    finish(directory, prefix, durability)
+    log.info(
+        "%s: compacted %d journals of %r into %s", directory, len(report.journals), prefix, name
+    )
+    return os.path.join(directory, name), report
+
+
+def finish(directory: str, prefix: str, durability: Durability) -> None:
+    """Carry a committed compaction through: link its journal, drop what it supersedes."""
+    intent = layout.read_compaction(directory, prefix)
+    if intent is None:
+        return
+    journal = os.path.join(directory, intent.journal)
+    if not os.path.lexists(journal):
+        os.link(os.path.join(directory, intent.temporary), journal)
+    for name in [intent.temporary, *intent.superseded]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, name))
+    if durability == "fsync":
+        fsync_directory(directory)
+    os.unlink(os.path.join(directory, layout.compaction_file_name(prefix)))
+    if durability == "fsync":
+        fsync_directory(directory)
