@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from persistq import processes
 from persistq.durability import Durability
@@ -70,3 +71,29 @@ class JournalPair:
         for writer in self._writers.values():
             writer.close()  # in a child, a writer only drops its inherited descriptor
         self._writers.clear()
+
+
+class ProcessJournals:
+    """The JournalPair of whichever process uses this object: made anew, in this one
+    place, in a forked child and after unpickling (spawn, forkserver)."""
+
+    def __init__(self, directory: str, prefix: str, durability: Durability) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.durability = durability
+        self._pair = JournalPair(directory, prefix, durability)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"directory": self.directory, "prefix": self.prefix, "durability": self.durability}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pair = JournalPair(self.directory, self.prefix, self.durability)
+
+    def pair(self) -> JournalPair:
+        """This process's journal pair."""
+        pair = self._pair
+        if pair.forks != processes.forks:
+            pair.release_inherited()
+            pair = self._pair = JournalPair(self.directory, self.prefix, self.durability)
+        return pair

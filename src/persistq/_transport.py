@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import multiprocessing
 import os
 import queue
 from collections.abc import Callable
@@ -70,6 +71,18 @@ class QueueTransport:
     def empty(self) -> bool:
         """Whether no message is waiting (approximate)."""
         return bool(self.queue.empty())
+
+
+def make_transport(
+    use_queue: bool, context: BaseContext | str | None, replay: ReplayTransport
+) -> Transport:
+    """The transport of a queue, chosen once: a JoinableQueue of ``context`` (or of the
+    start method it names), or ``replay`` with ``use_queue=False``."""
+    if not use_queue:
+        return replay
+    if isinstance(context, str) or context is None:
+        context = multiprocessing.get_context(context)
+    return QueueTransport(context)
 
 
 def replay_lock_name(prefix: str) -> str:

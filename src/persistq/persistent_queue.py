@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import collections
 import logging
-import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any
 
-from persistq import processes
-from persistq._journals import JournalPair
-from persistq._transport import QueueTransport, ReplayTransport, Transport
+from persistq._journals import JournalPair, ProcessJournals
+from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
 from persistq.durability import Durability, check_durability, make_directory
 from persistq.errors import PersistqError, UpstreamFailureError
 from persistq.journal.naming import Kind, check_prefix
@@ -70,12 +68,7 @@ class PersistentQueue:
         self.on_corrupt: OnCorrupt = on_corrupt
         self.codec = MessageCodec(tuple(formatter_list or ()), tuple(converter_list or ()))
         self.current_pickup_dir = _optional_dir(current_pickup_dir)
-        self.previous_pickup_dir = _optional_dir(previous_pickup_dir)
-        if self.previous_pickup_dir is not None and not os.path.isdir(self.previous_pickup_dir):
-            raise PersistqError(
-                f"previous_pickup_dir {self.previous_pickup_dir!r} does not exist or is not a "
-                "directory; pass None when there is no previous run to recover"
-            )
+        self.previous_pickup_dir = recovery.check_previous(_optional_dir(previous_pickup_dir))
         if self.current_pickup_dir is not None:
             make_directory(self.current_pickup_dir, self.durability)
             recovery.start(
@@ -84,50 +77,34 @@ class PersistentQueue:
                 self.previous_pickup_dir,
                 self.durability,
             )
-        self._transport: Transport
-        if use_queue:
-            if isinstance(mp_context, str) or mp_context is None:
-                mp_context = multiprocessing.get_context(mp_context)
-            self._transport = QueueTransport(mp_context)
-        else:
-            self._transport = ReplayTransport(
+        self._transport: Transport = make_transport(
+            use_queue,
+            mp_context,
+            ReplayTransport(
                 self.current_pickup_dir,
                 self.pickup_file_prefix,
                 number_of_workers,
                 self.codec.from_payloads,
                 on_corrupt,
-            )
+            ),
+        )
         self._requeued_once = False
         self._requeued_unput: collections.Counter[bytes] = collections.Counter()
-        self._pair = self._new_pair()
+        self._local = (
+            None
+            if self.current_pickup_dir is None
+            else ProcessJournals(self.current_pickup_dir, self.pickup_file_prefix, self.durability)
+        )
 
     @property
     def joinable_queue(self) -> Any:
         """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``)."""
         return self._transport.queue if isinstance(self._transport, QueueTransport) else None
 
-    # -- this process's journals: rebuilt after fork and unpickling -----------------
-
-    def _new_pair(self) -> JournalPair | None:
-        if self.current_pickup_dir is None:
-            return None
-        return JournalPair(self.current_pickup_dir, self.pickup_file_prefix, self.durability)
+    # -- this process's journals (ProcessJournals rebuilds them after fork/unpickling)
 
     def _journals(self) -> JournalPair | None:
-        pair = self._pair
-        if pair is not None and pair.forks != processes.forks:
-            pair.release_inherited()
-            pair = self._pair = self._new_pair()
-        return pair
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["_pair"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._pair = self._new_pair()
+        return None if self._local is None else self._local.pair()
 
     def _journal(self, kind: Kind, payload: bytes) -> None:
         pair = self._journals()
@@ -175,19 +152,20 @@ class PersistentQueue:
     def close(self) -> None:
         """As a producer: close this process's requested journal and send DONE to each
         of ``number_of_workers`` consumers."""
-        self._close_journal("requested")
-        for _ in range(self.number_of_workers):
-            self._transport.put(DONE, True, None)
+        self._end(DONE)
 
     def fail(self) -> None:
         """As a producer: close this process's requested journal and send FAILED to
         each of ``number_of_workers`` consumers."""
-        self._close_journal("requested")
         log.error(
             "%s: sending FAILED to %d workers", self.pickup_file_prefix, self.number_of_workers
         )
+        self._end(FAILED)
+
+    def _end(self, sentinel: object) -> None:
+        self._close_journal("requested")
         for _ in range(self.number_of_workers):
-            self._transport.put(FAILED, True, None)
+            self._transport.put(sentinel, True, None)
 
     def _close_journal(self, kind: Kind) -> None:
         pair = self._journals()
@@ -203,10 +181,7 @@ class PersistentQueue:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.fail()
+        self._end(DONE if exc_type is None else FAILED)
 
     # -- consumer side -------------------------------------------------------------
 
@@ -292,17 +267,13 @@ class PersistentQueue:
             self._requeued_once = True
             return []
         pair = self._journals()
-        if self._previous_is_current() and pair is not None and pair.journalled:
-            raise PersistqError(
-                f"{self.current_pickup_dir}: previous_pickup_dir is current_pickup_dir; call "
-                "requeue_unprocessed_work before any put or task_done of this run"
-            )
         payloads = recovery.requeue(
             previous,
             self.current_pickup_dir,
             self.pickup_file_prefix,
             self.durability,
             self.on_corrupt,
+            journalled_here=pair is not None and pair.journalled,
         )
         self._requeued_once = True
         messages = self.codec.from_payloads(payloads, previous)
@@ -313,11 +284,6 @@ class PersistentQueue:
             "%s: requeued %d messages from %s", self.pickup_file_prefix, len(messages), previous
         )
         return messages
-
-    def _previous_is_current(self) -> bool:
-        if self.previous_pickup_dir is None or self.current_pickup_dir is None:
-            return False
-        return os.path.samefile(self.previous_pickup_dir, self.current_pickup_dir)
 
 
 def _optional_dir(path: str | os.PathLike[str] | None) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from persistq.errors import JournalClosedError, PersistqError
-from persistq.journal import writer as writer_module
+from persistq.journal import storage as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
 from persistq.journal.writer import PAGE, RESERVE_CHUNK, JournalWriter

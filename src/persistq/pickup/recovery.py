@@ -14,6 +14,7 @@ import logging
 import os
 
 from persistq.durability import Durability, fsync_directory
+from persistq.errors import PersistqError
 from persistq.folder.files import write_json
 from persistq.journal.reader import OnCorrupt
 from persistq.pickup import compaction, layout
@@ -60,13 +61,35 @@ def outstanding_payloads(previous: str, prefix: str, on_corrupt: OnCorrupt) -> l
     return list(inspect(previous, prefix, on_corrupt=on_corrupt).prefix(prefix).outstanding)
 
 
+def check_previous(previous: str | None) -> str | None:
+    """``previous`` if it is None or a directory; PersistqError naming it otherwise."""
+    if previous is not None and not os.path.isdir(previous):
+        raise PersistqError(
+            f"previous_pickup_dir {previous!r} does not exist or is not a directory; pass "
+            "None when there is no previous run to recover"
+        )
+    return previous
+
+
 def requeue(
-    previous: str, current: str | None, prefix: str, durability: Durability, on_corrupt: OnCorrupt
+    previous: str,
+    current: str | None,
+    prefix: str,
+    durability: Durability,
+    on_corrupt: OnCorrupt,
+    *,
+    journalled_here: bool,
 ) -> list[bytes]:
     """Return the payloads that ``previous`` leaves outstanding, journalled again in
-    ``current`` (compacted when it is ``previous``). Refuses (LiveRunError naming the
-    run) while a process that wrote ``previous`` may still run."""
+    ``current`` (compacted when it is ``previous``: only before this run journalled
+    anything there). Refuses (LiveRunError naming the run) while a process that wrote
+    ``previous`` may still run."""
     if current is not None and os.path.samefile(previous, current):
+        if journalled_here:
+            raise PersistqError(
+                f"{current}: previous_pickup_dir is current_pickup_dir; call "
+                "requeue_unprocessed_work before any put or task_done of this run"
+            )
         _, report = compaction.compact_report(
             os.path.abspath(current), prefix, durability, on_corrupt
         )
