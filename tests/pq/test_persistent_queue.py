@@ -325,3 +325,32 @@ def test_fsync_makes_a_new_pickup_directory_durable_in_its_parent(
     PersistentQueue("jobs", tmp_path / "runs" / "run1", durability="fsync")
     assert str(tmp_path) in synced  # where runs/ was created
     assert str(tmp_path / "runs") in synced  # where run1/ was created
+
+
+def test_put_file_and_done_file_behave_as_pympx_open_files(tmp_path: Path) -> None:
+    q = PersistentQueue("jobs", tmp_path, use_queue=False)
+    q.put("a")
+    for journal, kind in ((q.put_file, "requested"), (q.done_file, "completed")):
+        assert journal is not None
+        assert journal.name == own_journal(tmp_path, kind)  # type: ignore[arg-type]
+        assert not journal.closed
+        assert os.fstat(journal.fileno()).st_ino == os.stat(journal.name).st_ino
+        journal.flush()
+    put_file = q.put_file
+    assert put_file is not None
+    q.dispose()
+    assert put_file.closed
+    with pytest.raises(ValueError, match="closed"):
+        put_file.fileno()
+    assert PersistentQueue("jobs").put_file is None  # no pickup directory, no journal
+
+
+def test_as_a_context_manager_a_producer_closes_or_fails(tmp_path: Path) -> None:
+    with PersistentQueue("jobs", tmp_path / "ok", number_of_workers=2) as q:
+        q.put("a")
+    assert [q.get(timeout=5), q.get(timeout=5), q.get(timeout=5)] == ["a", DONE, DONE]
+    failing = PersistentQueue("jobs", tmp_path / "bad")
+    with pytest.raises(RuntimeError), failing:
+        failing.put("b")
+        raise RuntimeError("the producer broke")
+    assert [failing.get(timeout=5), failing.get(timeout=5)] == ["b", FAILED]

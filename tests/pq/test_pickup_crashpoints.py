@@ -136,3 +136,28 @@ def test_journal_appends_killed_at_every_crash_point(tmp_path: Path) -> None:
         if os.listdir(directory):
             assert cli_outstanding(directory) == found, f"{point}: CLI disagrees"
     assert points >= 6
+
+
+@pytest.mark.timeout(300)
+def test_cli_reset_killed_at_every_crash_point_forgets_all_or_nothing(tmp_path: Path) -> None:
+    """``persistq reset`` journals the outstanding work as completed whole: a kill leaves
+    every record outstanding or none, never a part (each run ~0.5 s: a few pages)."""
+    require_strace()
+    directory = tmp_path / "run"
+    items = [(f"item{i:05d}\tpayload for a page-crossing journal",) for i in range(400)]
+
+    def prepare() -> None:
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir()
+        write_journal(str(directory), "items", "requested", dead_pid(), items)
+
+    argv = [os.path.join(os.path.dirname(sys.executable), "persistq"), "reset", "--yes"]
+    points = 0
+    for point in crash_points(
+        [*argv, str(directory)], ("fdatasync", "link", "unlink"), prepare=prepare, env=ENV
+    ):
+        points += 1
+        left = len(library_outstanding(directory))
+        assert left in (0, len(items)), f"{point}: reset left {left} of {len(items)}"
+    assert points >= 3

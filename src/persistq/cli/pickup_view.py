@@ -13,11 +13,8 @@ from typing import Any
 from persistq import pickup
 from persistq.cli.common import EXIT_OK, CliError, confirm, format_table
 from persistq.cli.progress import Progress
-from persistq.journal.codec import frame_payload
-from persistq.journal.naming import journal_file_name
 from persistq.journal.reader import OnCorrupt
-from persistq.journal.writer import JournalWriter
-from persistq.processes import writer_token
+from persistq.pickup import recovery
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +136,11 @@ def requeue(path: str, args: argparse.Namespace) -> int:
             raise CliError(f"{path}: holds prefixes {names}; choose one with --prefix")
         if os.path.lexists(args.output):
             raise CliError(f"{args.output}: already exists; not overwriting it")
-        writer = JournalWriter(args.output, "fsync")
-        try:
-            writer.append_lines([frame_payload(x) for p in prefixes for x in p.outstanding])
-        finally:
-            writer.close()
+        payloads = [x for p in prefixes for x in p.outstanding]
+        output = os.path.abspath(args.output)
+        recovery.publish_journal(
+            os.path.dirname(output), os.path.basename(output), payloads, "fsync"
+        )
     for p in prefixes:
         log.info(
             "%s: %d requested, %d completed, %d outstanding%s",
@@ -163,17 +160,12 @@ def reset(path: str, args: argparse.Namespace) -> int:
     confirm(f"{path}: mark {left} outstanding record(s) as completed?", yes=args.yes)
     for p in prefixes:
         if p.outstanding:
-            name = journal_file_name(p.prefix, "completed", os.getpid(), token=writer_token())
-            writer = JournalWriter(os.path.join(path, name), "fsync")
-            try:
-                writer.append_lines([frame_payload(x) for x in p.outstanding])
-            finally:
-                writer.close()
+            journal = recovery.mark_completed(path, p.prefix, list(p.outstanding), "fsync")
             log.info(
                 "%s: %d outstanding records journalled as completed in %s",
                 p.prefix,
                 len(p.outstanding),
-                name,
+                os.path.basename(journal),
             )
     print(f"{path}: {left} outstanding record(s) marked completed")
     return EXIT_OK

@@ -16,9 +16,11 @@ import os
 from persistq.durability import Durability, fsync_directory
 from persistq.errors import PersistqError
 from persistq.folder.files import write_json
+from persistq.journal.naming import journal_file_name
 from persistq.journal.reader import OnCorrupt
 from persistq.pickup import compaction, layout
 from persistq.pickup.report import inspect
+from persistq.processes import writer_token
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +34,12 @@ def write_pointer(directory: str, prefix: str, previous: str, durability: Durabi
     )
 
 
-def publish_requeued(
-    directory: str, prefix: str, payloads: list[bytes], durability: Durability
+def publish_journal(
+    directory: str, name: str, payloads: list[bytes], durability: Durability
 ) -> str:
-    """Journal ``payloads`` as this process's requeued work, all or nothing; return the
-    path. Written whole under a ``.part`` name and then linked in (never over another
-    file), so a crash leaves either every requeued record journalled or none."""
-    name = compaction.requeued_name(directory, prefix)
+    """Journal ``payloads`` as new journal ``name`` in ``directory``, all or nothing;
+    return its path. Written whole under a ``.part`` name and then linked in (never
+    over another file), so a crash leaves either every record journalled or none."""
     temporary = os.path.join(directory, name + layout.PART)
     compaction.write_whole(temporary, payloads, durability)
     os.link(temporary, os.path.join(directory, name))
@@ -46,6 +47,29 @@ def publish_requeued(
     if durability == "fsync":
         fsync_directory(directory)
     return os.path.join(directory, name)
+
+
+def publish_requeued(
+    directory: str, prefix: str, payloads: list[bytes], durability: Durability
+) -> str:
+    """Journal ``payloads`` as this process's requeued work (see :func:`publish_journal`)."""
+    return publish_journal(
+        directory, compaction.requeued_name(directory, prefix), payloads, durability
+    )
+
+
+def mark_completed(
+    directory: str, prefix: str, payloads: list[bytes], durability: Durability
+) -> str:
+    """Journal ``payloads`` as completed by this process, all or nothing (``persistq
+    reset``: the work is forgotten; deleting the returned journal undoes it)."""
+    name = journal_file_name(prefix, "completed", os.getpid(), token=writer_token())
+    stem, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while os.path.lexists(os.path.join(directory, candidate)):
+        n += 1
+        candidate = f"{stem}_{n}{ext}"
+    return publish_journal(directory, candidate, payloads, durability)
 
 
 def _mark_recovered(previous: str, prefix: str, current: str, durability: Durability) -> None:
