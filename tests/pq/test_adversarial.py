@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,18 @@ def outstanding(directory: Path, **options: object) -> list[object]:
 
 # -- 4: two PID namespaces (both PID 1) share one pickup directory ----------------------
 
+
+def require_unshare() -> str:
+    """The unshare binary, if new PID namespaces may be made here; else skip."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare (Debian: apt-get install -y util-linux)")
+    probe = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", "true"], check=False)
+    if probe.returncode != 0:
+        pytest.skip("unshare --pid --fork --mount-proc is not permitted here")
+    return unshare
+
+
 CONTAINER = """
 import os, sys, time
 from persistq import PersistentQueue
@@ -50,12 +63,7 @@ q.dispose()
 
 @pytest.mark.timeout(120)
 def test_two_pid_namespaces_sharing_a_pickup_directory_lose_nothing(tmp_path: Path) -> None:
-    unshare = shutil.which("unshare")
-    if unshare is None or os.geteuid() != 0:
-        pytest.skip("needs root and unshare (Debian: apt-get install -y util-linux)")
-    probe = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", "true"], check=False)
-    if probe.returncode != 0:
-        pytest.skip("unshare --pid --fork --mount-proc is not permitted here")
+    unshare = require_unshare()
     directory = tmp_path / "pickup"
     directory.mkdir()
     n = 2000
@@ -143,6 +151,45 @@ def test_requeue_refuses_while_the_previous_run_is_live(tmp_path: Path) -> None:
         live.wait()
     again = PersistentQueue("items", tmp_path / "run3", tmp_path / "run1", use_queue=False)
     assert again.requeue_unprocessed_work() == ["in flight"]
+
+
+@pytest.mark.timeout(60)
+def test_requeue_sees_a_live_run_of_another_pid_namespace_by_its_journal_lock(
+    tmp_path: Path,
+) -> None:
+    unshare = require_unshare()
+    live = subprocess.Popen(
+        [
+            unshare,
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            sys.executable,
+            "-c",
+            LIVE_RUN,
+            str(tmp_path / "run1"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline() == "ready\n"
+        q = PersistentQueue("items", tmp_path / "run2", tmp_path / "run1", use_queue=False)
+        with pytest.raises(LiveRunError, match="process 1 of another run"):
+            q.requeue_unprocessed_work()
+    finally:
+        live.kill()  # unshare's child, PID 1 of the namespace, dies with it
+        live.wait()
+    deadline = time.monotonic() + 30
+    while True:  # the kernel drops the dead writer's lock as its namespace ends
+        again = PersistentQueue("items", tmp_path / "run3", tmp_path / "run1", use_queue=False)
+        try:
+            assert again.requeue_unprocessed_work() == ["in flight"]
+            break
+        except LiveRunError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
 
 
 # -- 13: only regular files are opened ---------------------------------------------------

@@ -9,6 +9,7 @@ open is ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` before use.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 
@@ -65,3 +66,33 @@ def open_or_create(path: str, flags: int) -> tuple[int, bool]:
             return open_regular(path, flags, create=True), True
         except FileExistsError:
             continue  # another process created it meanwhile: open that one
+
+
+def hold_shared(fd: int) -> None:
+    """Take the shared lock that marks a journal as open for writing (see :func:`in_use`);
+    kept until the descriptor closes, released by the kernel when the writer dies. A file
+    system without locks keeps no mark."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise
+
+
+def in_use(path: str) -> bool | None:
+    """Whether some process, in any PID namespace on this host (or a client of the same
+    network file system), holds journal ``path`` open for writing; None where the file
+    system keeps no locks. A killed writer's lock is gone with it."""
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except (FileNotFoundError, NotRegularFileError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # and with it the probe's own lock
+    return False

@@ -12,7 +12,7 @@ from persistq.durability import Durability, check_durability, fsync_directory
 from persistq.errors import PersistqError
 from persistq.journal.codec import HEADER, encode_record, frame_payload
 from persistq.journal.group_commit import GroupCommit
-from persistq.journal.opening import open_or_create
+from persistq.journal.opening import hold_shared, open_or_create
 from persistq.journal.storage import PAGE, RESERVE_CHUNK, MappedFile, SyncedFile, sync_data
 
 __all__ = ["PAGE", "RESERVE_CHUNK", "JournalWriter", "sync_data"]
@@ -48,6 +48,7 @@ class JournalWriter:
         self._forks = processes.forks
         fd, created = open_or_create(self.path, os.O_RDWR)
         try:
+            hold_shared(fd)  # marks the journal as written to, for recovery elsewhere
             end = _prepare(self.path, fd, created)
             out: _Appender
             if self.durability == "fsync":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Sequence
 
 from persistq.durability import Durability, fsync_directory
@@ -25,28 +24,24 @@ from persistq.journal.naming import journal_file_name, parse_journal_name
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
 from persistq.pickup import layout
-from persistq.pickup.report import PrefixReport, inspect
-from persistq.processes import token_liveness, writer_token
+from persistq.pickup.report import PrefixReport, inspect, writer_liveness
+from persistq.processes import writer_token
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_WRITER_LEASE = 120.0
-"""Seconds after its last change that a journal of a writer this host cannot see (another
-host, boot or PID namespace) is taken as abandoned: a writer keeps changing it."""
-
 
 def refuse_live_writers(report: PrefixReport, action: str) -> None:
-    """Raise LiveRunError naming a journal of ``report`` whose writer may still run: a
-    live process of this host, or an unseen one whose journal changed lately."""
+    """Raise LiveRunError naming a journal of ``report`` whose writer may still run (a
+    live PID of this host, or a journal held open from any PID namespace)."""
     for writer in report.writers_that("alive"):
         raise LiveRunError(os.path.join(report.directory, writer.journals[0]), writer.pid, action)
-    now = time.time()
     for writer in report.writers_that("unknown"):
-        for name in writer.journals:
-            path = os.path.join(report.directory, name)
-            with contextlib.suppress(FileNotFoundError):
-                if now - os.stat(path).st_mtime < UNKNOWN_WRITER_LEASE:
-                    raise LiveRunError(path, writer.pid, action)
+        log.warning(
+            "%s: cannot tell whether process %d (%s) still runs; going on",
+            report.directory,
+            writer.pid,
+            writer.journals[0],
+        )
 
 
 def requeued_name(directory: str, prefix: str) -> str:
@@ -80,7 +75,9 @@ def remove_temporaries(directory: str, prefix: str, durability: Durability) -> l
         parsed = parse_journal_name(name[: -len(layout.PART)], prefix)
         if parsed is None or parsed.pid is None:
             continue
-        if parsed.pid == os.getpid() or token_liveness(parsed.pid, parsed.token) != "dead":
+        if parsed.pid == os.getpid() or (
+            writer_liveness(directory, parsed.pid, parsed.token, [name]) != "dead"
+        ):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, name))

@@ -17,10 +17,11 @@ import attrs
 
 from persistq.errors import JournalCorruptError, NotRegularFileError, PersistqError
 from persistq.journal.codec import decode_payloads
+from persistq.journal.opening import in_use
 from persistq.journal.reader import OnCorrupt, iter_payload_blocks
 from persistq.outstanding import outstanding
 from persistq.pickup import layout
-from persistq.processes import Liveness, token_liveness
+from persistq.processes import Liveness, token_liveness, writer_token
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ Fields = tuple[str, ...]
 
 @attrs.frozen
 class Writer:
-    """One process that wrote journals here: ``liveness`` is ``unknown`` for a writer
-    of another host, boot or PID namespace (it cannot be seen from here)."""
+    """One process that wrote journals here, and whether it still runs (see
+    :func:`writer_liveness`)."""
 
     pid: int
     token: str | None
@@ -67,8 +68,8 @@ class PrefixReport:
 
     def writers_that(self, liveness: Liveness) -> list[Writer]:
         """The writers whose liveness is ``liveness``, other than this very process."""
-        me = os.getpid()
-        return [w for w in self.writers if w.liveness == liveness and w.pid != me]
+        me = (os.getpid(), writer_token())
+        return [w for w in self.writers if w.liveness == liveness and (w.pid, w.token) != me]
 
     def files(self) -> list[str]:
         """Every file of this prefix in the directory (journals, superseded ones,
@@ -168,7 +169,7 @@ def _inspect_prefix(
         counts["requested"],
         counts["completed"],
         left,
-        _writers(journals),
+        _writers(directory, journals),
         tuple(corrupt),
         compaction,
         previous,
@@ -219,14 +220,28 @@ def _blocks(
             corrupt.append(str(JournalCorruptError(path, skipped)))
 
 
-def _writers(journals: Sequence[layout.JournalFile]) -> tuple[Writer, ...]:
+def writer_liveness(directory: str, pid: int, token: str | None, names: Sequence[str]) -> Liveness:
+    """Whether the writer of journals ``names`` still runs: ``alive`` while it holds one
+    open (its lock, seen from any PID namespace) or its PID runs here; ``dead`` when
+    neither (for a writer of another host or namespace: none of its journals is open);
+    ``unknown`` when neither can be told."""
+    locks = [in_use(os.path.join(directory, name)) for name in names]
+    if any(locks):
+        return "alive"
+    liveness = token_liveness(pid, token)
+    if liveness == "unknown" and locks and all(lock is False for lock in locks):
+        return "dead"
+    return liveness
+
+
+def _writers(directory: str, journals: Sequence[layout.JournalFile]) -> tuple[Writer, ...]:
     by_writer: dict[tuple[int, str | None], list[str]] = {}
     for journal in journals:
         if journal.parsed.pid is not None:
             key = (journal.parsed.pid, journal.parsed.token)
             by_writer.setdefault(key, []).append(journal.name)
     return tuple(
-        Writer(pid, token, token_liveness(pid, token), tuple(names))
+        Writer(pid, token, writer_liveness(directory, pid, token, names), tuple(names))
         for (pid, token), names in sorted(
             by_writer.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
         )
