@@ -107,9 +107,9 @@ class PersistentQueue:
         return None if self._local is None else self._local.pair()
 
     def _journal(self, kind: Kind, payload: bytes) -> None:
-        pair = self._journals()
-        if pair is not None:
-            pair.append(kind, payload)
+        local = self._local  # the per-record path: one call fewer than _journals()
+        if local is not None:
+            local.pair().append(kind, payload)
 
     def _open_file(self, kind: Kind) -> JournalWriter | None:
         pair = self._journals()
