@@ -55,44 +55,36 @@ def check_agreement(directory: Path, expected: list[str], point: object) -> None
     )
 
 
-@pytest.mark.timeout(300)
-def test_recovery_in_place_killed_at_every_crash_point(tmp_path: Path) -> None:
+def check_every_crash_point(tmp_path: Path, code: str, syscalls: tuple[str, ...]) -> int:
+    """Kill ``code`` (run on a crashed run's directory, ``DIR``) at every crash point of
+    ``syscalls``; at each, the library and the CLI find exactly the work left before."""
     require_strace()
     directory = tmp_path / "run"
     expected = crashed_run(directory)
-    code = (
-        "from persistq import PersistentQueue\n"
-        f"PersistentQueue('items', {str(directory)!r}, {str(directory)!r}, use_queue=False)"
-        ".requeue_unprocessed_work()\n"
-    )
+    argv = python_argv(code.replace("DIR", repr(str(directory))))
     points = 0
     for point in crash_points(
-        python_argv(code),
-        ("unlink", "unlinkat", "rename", "link", "linkat", "ftruncate"),
-        prepare=lambda: prepare_crashed_run(directory),
-        env=ENV,
+        argv, syscalls, prepare=lambda: prepare_crashed_run(directory), env=ENV
     ):
         points += 1
         check_agreement(directory, expected, point)
-    assert points >= 5
+    return points
+
+
+@pytest.mark.timeout(300)
+def test_recovery_in_place_killed_at_every_crash_point(tmp_path: Path) -> None:
+    code = (
+        "from persistq import PersistentQueue\n"
+        "PersistentQueue('items', DIR, DIR, use_queue=False).requeue_unprocessed_work()\n"
+    )
+    syscalls = ("unlink", "unlinkat", "rename", "link", "linkat", "ftruncate")
+    assert check_every_crash_point(tmp_path, code, syscalls) >= 5
 
 
 @pytest.mark.timeout(300)
 def test_compaction_killed_at_every_crash_point(tmp_path: Path) -> None:
-    require_strace()
-    directory = tmp_path / "run"
-    expected = crashed_run(directory)
-    code = f"from persistq.pickup import compact\ncompact({str(directory)!r}, 'items')\n"
-    points = 0
-    for point in crash_points(
-        python_argv(code),
-        ("unlink", "rename", "link", "ftruncate"),
-        prepare=lambda: prepare_crashed_run(directory),
-        env=ENV,
-    ):
-        points += 1
-        check_agreement(directory, expected, point)
-    assert points >= 4
+    code = "from persistq.pickup import compact\ncompact(DIR, 'items')\n"
+    assert check_every_crash_point(tmp_path, code, ("unlink", "rename", "link", "ftruncate")) >= 4
 
 
 @pytest.mark.timeout(300)

@@ -47,14 +47,7 @@ def refuse_live_writers(report: PrefixReport, action: str) -> None:
 def requeued_name(directory: str, prefix: str) -> str:
     """A free name for this process's journal of requeued work in ``directory``."""
     name = journal_file_name(prefix, "requested", os.getpid(), token=writer_token(), requeued=True)
-    stem, ext = os.path.splitext(name)
-    candidate, n = name, 1
-    while os.path.lexists(os.path.join(directory, candidate)) or os.path.lexists(
-        os.path.join(directory, candidate + layout.PART)
-    ):
-        n += 1
-        candidate = f"{stem}{n}{ext}"
-    return candidate
+    return layout.free_name(directory, name)
 
 
 def write_whole(path: str, payloads: Sequence[bytes], durability: Durability) -> None:

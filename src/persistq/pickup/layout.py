@@ -70,6 +70,19 @@ def prefixes(names: Iterable[str]) -> list[str]:
     return sorted({p for p in map(prefix_of, names) if p is not None})
 
 
+def free_name(directory: str, name: str, separator: str = "") -> str:
+    """``name``, or ``<stem><separator><n><ext>`` for the first n >= 2 that is free in
+    ``directory`` (neither it nor its ``.part`` temporary exists)."""
+    stem, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while os.path.lexists(os.path.join(directory, candidate)) or os.path.lexists(
+        os.path.join(directory, candidate + PART)
+    ):
+        n += 1
+        candidate = f"{stem}{separator}{n}{ext}"
+    return candidate
+
+
 def read_json(path: str, what: str) -> dict[str, Any] | None:
     """The JSON object at ``path``, None if there is no file; PersistqError if corrupt."""
     try:

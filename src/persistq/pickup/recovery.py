@@ -64,12 +64,7 @@ def mark_completed(
     """Journal ``payloads`` as completed by this process, all or nothing (``persistq
     reset``: the work is forgotten; deleting the returned journal undoes it)."""
     name = journal_file_name(prefix, "completed", os.getpid(), token=writer_token())
-    stem, ext = os.path.splitext(name)
-    candidate, n = name, 1
-    while os.path.lexists(os.path.join(directory, candidate)):
-        n += 1
-        candidate = f"{stem}_{n}{ext}"
-    return publish_journal(directory, candidate, payloads, durability)
+    return publish_journal(directory, layout.free_name(directory, name, "_"), payloads, durability)
 
 
 def _mark_recovered(previous: str, prefix: str, current: str, durability: Durability) -> None:

@@ -187,37 +187,32 @@ def _payloads(
     counts: dict[str, int],
     kind: str,
 ) -> Iterator[bytes]:
-    blocks = _blocks(directory, journals, reading, corrupt, counts, kind)
-    return itertools.chain.from_iterable(blocks)  # flattened in C, not a yield per record
+    """The payloads of ``journals`` in order, counted into ``counts[kind]``; problems of
+    skipped journals are added to ``corrupt`` (``reading.on_corrupt == "skip"``)."""
 
+    def blocks() -> Iterator[list[bytes]]:
+        for journal in journals:
+            path = os.path.join(directory, journal.name)
+            skipped: list[int] = []
+            try:
+                for block in iter_payload_blocks(
+                    path, on_corrupt=reading.on_corrupt, skipped=skipped
+                ):
+                    counts[kind] += len(block)
+                    if reading.progress is not None:
+                        reading.progress(len(block))
+                    yield block
+            except FileNotFoundError:
+                continue  # removed meanwhile by a compaction finishing
+            except NotRegularFileError as exc:
+                if reading.on_corrupt == "raise":
+                    raise
+                corrupt.append(str(exc))
+                log.warning("skipping: %s", exc)
+            if skipped:
+                corrupt.append(str(JournalCorruptError(path, skipped)))
 
-def _blocks(
-    directory: str,
-    journals: Sequence[layout.JournalFile],
-    reading: _Reading,
-    corrupt: list[str],
-    counts: dict[str, int],
-    kind: str,
-) -> Iterator[list[bytes]]:
-    on_corrupt = reading.on_corrupt
-    for journal in journals:
-        path = os.path.join(directory, journal.name)
-        skipped: list[int] = []
-        try:
-            for block in iter_payload_blocks(path, on_corrupt=on_corrupt, skipped=skipped):
-                counts[kind] += len(block)
-                if reading.progress is not None:
-                    reading.progress(len(block))
-                yield block
-        except FileNotFoundError:
-            continue  # removed meanwhile by a compaction finishing
-        except NotRegularFileError as exc:
-            if on_corrupt == "raise":
-                raise
-            corrupt.append(str(exc))
-            log.warning("skipping: %s", exc)
-        if skipped:
-            corrupt.append(str(JournalCorruptError(path, skipped)))
+    return itertools.chain.from_iterable(blocks())  # flattened in C, not a yield per record
 
 
 def writer_liveness(directory: str, pid: int, token: str | None, names: Sequence[str]) -> Liveness:
