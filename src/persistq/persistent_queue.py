@@ -17,7 +17,7 @@ from typing import Any
 
 from persistq._journals import JournalPair, ProcessJournals
 from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
-from persistq.durability import Durability, check_durability, make_directory
+from persistq.durability import Durability, check_durability
 from persistq.errors import PersistqError, UpstreamFailureError
 from persistq.journal.naming import Kind, check_prefix
 from persistq.journal.reader import OnCorrupt
@@ -67,16 +67,13 @@ class PersistentQueue:
         self.use_queue = use_queue
         self.on_corrupt: OnCorrupt = on_corrupt
         self.codec = MessageCodec(tuple(formatter_list or ()), tuple(converter_list or ()))
-        self.current_pickup_dir = _optional_dir(current_pickup_dir)
-        self.previous_pickup_dir = recovery.check_previous(_optional_dir(previous_pickup_dir))
-        if self.current_pickup_dir is not None:
-            make_directory(self.current_pickup_dir, self.durability)
-            recovery.start(
-                self.current_pickup_dir,
-                self.pickup_file_prefix,
-                self.previous_pickup_dir,
-                self.durability,
-            )
+        current = self.current_pickup_dir = _optional_dir(current_pickup_dir)
+        previous = recovery.check_previous(_optional_dir(previous_pickup_dir))
+        self.previous_pickup_dir = previous
+        self._local: ProcessJournals | None = None
+        if current is not None:
+            recovery.start(current, self.pickup_file_prefix, previous, self.durability)
+            self._local = ProcessJournals(current, self.pickup_file_prefix, self.durability)
         self._transport: Transport = make_transport(
             use_queue,
             mp_context,
@@ -90,11 +87,6 @@ class PersistentQueue:
         )
         self._requeued_once = False
         self._requeued_unput: collections.Counter[bytes] = collections.Counter()
-        self._local = (
-            None
-            if self.current_pickup_dir is None
-            else ProcessJournals(self.current_pickup_dir, self.pickup_file_prefix, self.durability)
-        )
 
     @property
     def joinable_queue(self) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 
-from persistq.durability import Durability, fsync_directory
+from persistq.durability import Durability, fsync_directory, make_directory
 from persistq.errors import PersistqError
 from persistq.folder.files import write_json
 from persistq.journal.naming import journal_file_name
@@ -127,8 +127,10 @@ def requeue(
 
 
 def start(directory: str, prefix: str, previous: str | None, durability: Durability) -> None:
-    """Prepare ``directory`` for a run: remove what killed compactions or requeues left,
-    and point at ``previous`` when this run will recover it."""
+    """Prepare ``directory`` for a run: create it (and its parents) if missing, remove
+    what killed compactions or requeues left, and point at ``previous`` when this run
+    will recover it."""
+    make_directory(directory, durability)
     compaction.remove_temporaries(directory, prefix, durability)
     if previous is not None and not os.path.samefile(previous, directory):
         write_pointer(directory, prefix, previous, durability)
