@@ -166,3 +166,12 @@ def test_status_of_a_crashed_run_that_a_later_run_recovered_is_healthy(tmp_path:
     assert result.returncode == 0, result.stdout
     assert f"recovered by {tmp_path / 'run2'}, which took its work" in result.stdout
     assert persistq("status", str(tmp_path / "run2")).returncode == 0
+
+
+def test_recovery_pointers_in_a_cycle_count_each_run_once(tmp_path: Path) -> None:
+    for me, other in (("a", "b"), ("b", "a")):
+        (tmp_path / me).mkdir()
+        write_journal(str(tmp_path / me), "items", "requested", dead_pid(), [(f"{me}1",)])
+        pointer = {"previous_pickup_dir": str(tmp_path / other)}
+        (tmp_path / me / "items_recovering_from.json").write_text(json.dumps(pointer))
+    assert inspect(tmp_path / "a").prefix("items").outstanding == (b"b1", b"a1")

@@ -21,6 +21,7 @@ from persistq.errors import (
     NotRegularFileError,
 )
 from persistq.journal.naming import journal_file_name
+from persistq.pickup.compaction import remove_temporaries, write_whole
 from persistq.processes import writer_token
 from tests.cli.helpers import dead_pid, write_journal
 
@@ -290,3 +291,15 @@ def test_part_files_of_killed_compactions_are_removed_at_the_next_start(tmp_path
     other.write_bytes(b"")  # another prefix's
     PersistentQueue("items", tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+
+
+def test_a_part_file_being_published_is_not_taken_for_a_dead_runs(tmp_path: Path) -> None:
+    """A .part of a writer in another PID namespace (its PID means nothing here) is kept
+    while its lock is held, from writing until it is published, and removed after."""
+    name = journal_file_name("items", "requested", 1, token="0badc0de-1", requeued=True)
+    held = write_whole(str(tmp_path / (name + ".part")), [b"a"], "flush")
+    try:
+        assert remove_temporaries(str(tmp_path), "items", "flush") == []
+    finally:
+        os.close(held)
+    assert remove_temporaries(str(tmp_path), "items", "flush") == [name + ".part"]

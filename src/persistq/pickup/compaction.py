@@ -21,6 +21,7 @@ from persistq.errors import LiveRunError
 from persistq.folder.files import write_json
 from persistq.journal.codec import frame_payload
 from persistq.journal.naming import journal_file_name, parse_journal_name
+from persistq.journal.opening import hold_shared, open_regular
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
 from persistq.pickup import layout
@@ -50,13 +51,23 @@ def requeued_name(directory: str, prefix: str) -> str:
     return layout.free_name(directory, name)
 
 
-def write_whole(path: str, payloads: Sequence[bytes], durability: Durability) -> None:
-    """Write a journal of ``payloads`` at new file ``path`` (as durable as asked)."""
+def write_whole(path: str, payloads: Sequence[bytes], durability: Durability) -> int:
+    """Write a journal of ``payloads`` at new file ``path`` (as durable as asked); return
+    a descriptor that holds its lock (see ``opening.in_use``) until the caller has
+    published the file and closes it, so no other start takes it for a dead run's."""
     writer = JournalWriter(path, durability)
+    held = -1
     try:
         writer.append_lines([frame_payload(payload) for payload in payloads])
+        held = open_regular(path, os.O_RDONLY)
+        hold_shared(held)  # taken before the writer lets go of its own
+    except BaseException:
+        if held >= 0:
+            os.close(held)
+        raise
     finally:
         writer.close()
+    return held
 
 
 def remove_temporaries(directory: str, prefix: str, durability: Durability) -> list[str]:
@@ -109,13 +120,16 @@ def compact_report(
     refuse_live_writers(report, "compact its journals")
     name = requeued_name(directory, prefix)
     temporary = name + layout.PART
-    write_whole(os.path.join(directory, temporary), report.outstanding, durability)
-    write_json(
-        os.path.join(directory, layout.compaction_file_name(prefix)),
-        {"journal": name, "temporary": temporary, "superseded": sorted(report.journals)},
-        durability,
-    )
-    finish(directory, prefix, durability)
+    held = write_whole(os.path.join(directory, temporary), report.outstanding, durability)
+    try:
+        write_json(
+            os.path.join(directory, layout.compaction_file_name(prefix)),
+            {"journal": name, "temporary": temporary, "superseded": sorted(report.journals)},
+            durability,
+        )
+        finish(directory, prefix, durability)
+    finally:
+        os.close(held)
     log.info(
         "%s: compacted %d journals of %r into %s", directory, len(report.journals), prefix, name
     )

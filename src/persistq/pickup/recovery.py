@@ -41,9 +41,12 @@ def publish_journal(
     return its path. Written whole under a ``.part`` name and then linked in (never
     over another file), so a crash leaves either every record journalled or none."""
     temporary = os.path.join(directory, name + layout.PART)
-    compaction.write_whole(temporary, payloads, durability)
-    os.link(temporary, os.path.join(directory, name))
-    os.unlink(temporary)
+    held = compaction.write_whole(temporary, payloads, durability)
+    try:
+        os.link(temporary, os.path.join(directory, name))
+        os.unlink(temporary)
+    finally:
+        os.close(held)
     if durability == "fsync":
         fsync_directory(directory)
     return os.path.join(directory, name)

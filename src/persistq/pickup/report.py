@@ -145,14 +145,15 @@ def _inspect_prefix(
     previous = layout.read_directory_field(pointer, "recovery pointer", "previous_pickup_dir")
     inherited: tuple[bytes, ...] = ()
     journalled = any(j.parsed.requeued for j in journals)
-    if previous is not None and not journalled and directory not in seen:
+    seen = seen | {directory}
+    if previous is not None and not journalled and os.path.abspath(previous) not in seen:
         if not os.path.isdir(previous):
             raise PersistqError(
                 f"{pointer}: this run died while recovering {previous!r}, which no longer "
                 "exists; its outstanding work cannot be found"
             )
         older = _inspect_prefix(
-            os.path.abspath(previous), prefix, os.listdir(previous), reading, seen | {directory}
+            os.path.abspath(previous), prefix, os.listdir(previous), reading, seen
         )
         inherited = older.outstanding
         corrupt += older.corrupt
