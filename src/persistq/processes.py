@@ -103,3 +103,17 @@ def token_liveness(pid: int, token: str | None) -> Liveness:
     if now is None:
         return "dead"
     return "alive" if now == 0 or str(now) == start else "dead"
+
+
+def start_epoch(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch; None if it is gone or
+    that cannot be told here (no /proc)."""
+    ticks = process_start(pid)
+    if not ticks:
+        return None
+    try:
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")

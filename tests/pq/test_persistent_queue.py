@@ -15,6 +15,7 @@ from persistq.errors import JournalCorruptError, MessageFormatError
 from persistq.journal import HEADER, encode_record, read_records
 from persistq.journal.naming import Kind, journal_file_name
 from persistq.processes import writer_token
+from tests.cli.helpers import dead_pid
 from tests.powerloss import record_syncs
 
 
@@ -224,9 +225,11 @@ def test_a_corrupt_journal_line_is_named_and_can_be_skipped(tmp_path: Path) -> N
 def test_journals_left_by_a_pympx_run_resume(tmp_path: Path) -> None:
     run1 = tmp_path / "pympx_run"
     run1.mkdir()
-    (run1 / "loads_requested_PID4242.tsv").write_text("f1.csv\t1\nf2.csv\t2\nf3.csv\t3\nf4.c")
-    (run1 / "loads_requested_PID977.tsv").write_text("g1.csv\t9\n")
-    (run1 / "loads_completed_PID4243.tsv").write_text("f2.csv\t2\n")
+    # PIDs of processes that have exited (a fixed PID may be a live process here)
+    producer, other, consumer = sorted(dead_pid() for _ in range(3))
+    (run1 / f"loads_requested_PID{other}.tsv").write_text("f1.csv\t1\nf2.csv\t2\nf3.csv\t3\nf4.c")
+    (run1 / f"loads_requested_PID{producer}.tsv").write_text("g1.csv\t9\n")
+    (run1 / f"loads_completed_PID{consumer}.tsv").write_text("f2.csv\t2\n")
     q = PersistentQueue(
         "loads", tmp_path / "run2", run1, formatter_list=[str, str], converter_list=[str, int]
     )

@@ -12,10 +12,12 @@ import errno
 import fcntl
 import os
 import stat
+import time
 
 from persistq.errors import NotRegularFileError
 
 _SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_LOCK_TRIES = 200
 
 
 def _what(mode: int) -> str:
@@ -70,12 +72,19 @@ def open_or_create(path: str, flags: int) -> tuple[int, bool]:
 
 def hold_shared(fd: int) -> None:
     """Take the shared lock that marks a journal as open for writing (see :func:`in_use`);
-    kept until the descriptor closes, released by the kernel when the writer dies. A file
-    system without locks keeps no mark."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+    kept until the descriptor closes, released by the kernel when the writer dies. A probe
+    holds the lock exclusively for an instant, so a taken lock is retried briefly; a file
+    system without locks (or a lock held for longer) leaves no mark, and liveness then
+    falls back to the writer's PID."""
+    for _ in range(_LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.001)
+        except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                return
             raise
 
 

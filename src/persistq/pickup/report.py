@@ -21,7 +21,7 @@ from persistq.journal.opening import in_use
 from persistq.journal.reader import OnCorrupt, iter_payload_blocks
 from persistq.outstanding import outstanding
 from persistq.pickup import layout
-from persistq.processes import Liveness, token_liveness, writer_token
+from persistq.processes import Liveness, start_epoch, token_liveness, writer_token
 
 log = logging.getLogger(__name__)
 
@@ -220,14 +220,27 @@ def writer_liveness(directory: str, pid: int, token: str | None, names: Sequence
     """Whether the writer of journals ``names`` still runs: ``alive`` while it holds one
     open (its lock, seen from any PID namespace) or its PID runs here; ``dead`` when
     neither (for a writer of another host or namespace: none of its journals is open);
-    ``unknown`` when neither can be told."""
-    locks = [in_use(os.path.join(directory, name)) for name in names]
+    ``unknown`` when neither can be told. A PyMPX journal (no token, no lock) whose PID
+    now belongs to a process started after the journal was last written is dead: the
+    PID was reused."""
+    paths = [os.path.join(directory, name) for name in names]
+    locks = [in_use(path) for path in paths]
     if any(locks):
         return "alive"
     liveness = token_liveness(pid, token)
     if liveness == "unknown" and locks and all(lock is False for lock in locks):
         return "dead"
+    if liveness == "alive" and token is None and _started_after(pid, paths):
+        return "dead"
     return liveness
+
+
+def _started_after(pid: int, paths: Sequence[str]) -> bool:
+    started = start_epoch(pid)
+    if started is None:
+        return False
+    written = [os.stat(path).st_mtime for path in paths if os.path.lexists(path)]
+    return bool(written) and started > max(written) + 1.0  # a second for clock rounding
 
 
 def _writers(directory: str, journals: Sequence[layout.JournalFile]) -> tuple[Writer, ...]:
