@@ -21,6 +21,7 @@ from persistq.errors import (
     NotRegularFileError,
 )
 from persistq.journal.naming import journal_file_name
+from persistq.pickup import inspect
 from persistq.pickup.compaction import remove_temporaries, write_whole
 from persistq.processes import writer_token
 from tests.cli.helpers import dead_pid, write_journal
@@ -309,16 +310,16 @@ def test_a_part_file_being_published_is_not_taken_for_a_dead_runs(tmp_path: Path
 def test_a_pympx_journal_whose_pid_was_reused_since_is_not_a_live_run(tmp_path: Path) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        journal = tmp_path / "run1" / f"items_requested_PID{sleeper.pid}.tsv"
-        journal.parent.mkdir()
+        journal = tmp_path / f"items_requested_PID{sleeper.pid}.tsv"
         journal.write_text("a\n")  # PyMPX: no writer token, no lock; only the PID
-        q = PersistentQueue("items", tmp_path / "run2", tmp_path / "run1", use_queue=False)
-        with pytest.raises(LiveRunError, match=f"process {sleeper.pid}"):
-            q.requeue_unprocessed_work()  # written since that process started: maybe its
+        (writer,) = inspect(tmp_path).prefix("items").writers
+        assert writer.liveness == "alive"  # written since that process started: maybe its
         an_hour_ago = time.time() - 3600
         os.utime(journal, (an_hour_ago, an_hour_ago))  # last written before it started
-        q = PersistentQueue("items", tmp_path / "run3", tmp_path / "run1", use_queue=False)
-        assert q.requeue_unprocessed_work() == ["a"]
+        (writer,) = inspect(tmp_path).prefix("items").writers
+        assert writer.liveness == "dead"
+        q = PersistentQueue("items", tmp_path / "run2", tmp_path, use_queue=False)
+        assert q.requeue_unprocessed_work() == ["a"]  # a PyMPX PID never refuses recovery
     finally:
         sleeper.kill()
         sleeper.wait()

@@ -12,7 +12,9 @@ import pytest
 
 from persistq import PersistentQueue, PersistqError
 from persistq.errors import LiveRunError
+from persistq.journal.naming import journal_file_name
 from persistq.pickup import compact, compaction_file_name
+from persistq.processes import writer_token
 
 
 def make_run(directory: Path) -> list[str]:
@@ -91,8 +93,9 @@ def test_refuses_while_a_writer_may_be_alive(tmp_path: Path) -> None:
     make_run(tmp_path)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (tmp_path / f"jobs_completed_PID{sleeper.pid}.tsv").write_bytes(b"")
-        with pytest.raises(LiveRunError, match=f"PID{sleeper.pid}.tsv.*process {sleeper.pid}"):
+        name = journal_file_name("jobs", "completed", sleeper.pid, token=writer_token(sleeper.pid))
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(LiveRunError, match=f"PID{sleeper.pid}_.*process {sleeper.pid}"):
             compact(tmp_path, "jobs")
     finally:
         sleeper.kill()

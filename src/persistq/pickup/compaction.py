@@ -32,10 +32,15 @@ log = logging.getLogger(__name__)
 
 
 def refuse_live_writers(report: PrefixReport, action: str) -> None:
-    """Raise LiveRunError naming a journal of ``report`` whose writer may still run (a
-    live PID of this host, or a journal held open from any PID namespace)."""
+    """Raise LiveRunError naming a journal of ``report`` whose persistq writer may still
+    run (its journal held open, from any PID namespace, or its PID running here). A PyMPX
+    journal names only a PID, which may belong to anyone by now: a live one is logged."""
     for writer in report.writers_that("alive"):
-        raise LiveRunError(os.path.join(report.directory, writer.journals[0]), writer.pid, action)
+        path = os.path.join(report.directory, writer.journals[0])
+        if writer.token is None:
+            log.warning("%s: PyMPX journal of PID %d, which runs now; going on", path, writer.pid)
+            continue
+        raise LiveRunError(path, writer.pid, action)
     for writer in report.writers_that("unknown"):
         log.warning(
             "%s: cannot tell whether process %d (%s) still runs; going on",
