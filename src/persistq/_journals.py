@@ -53,10 +53,12 @@ class JournalPair:
     def append(self, kind: Kind, payload: bytes) -> None:
         """Append one record (its payload) to this process's ``kind`` journal."""
         writer = self._writers.get(kind) or self.writer(kind)
-        try:
-            writer.append_payload(payload)
-        except JournalClosedError:  # closed meanwhile (dispose, or put_file.close())
-            self.writer(kind).append_payload(payload)
+        while True:
+            try:
+                writer.append_payload(payload)
+                break
+            except JournalClosedError:  # closed meanwhile (dispose, put_file.close())
+                writer = self.writer(kind)  # a new one: each close ends one writer
         self.journalled = True
 
     def close(self, kind: Kind) -> None:
@@ -89,6 +91,13 @@ class ProcessJournals:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._pair = JournalPair(self.directory, self.prefix, self.durability)
+
+    def append(self, kind: Kind, payload: bytes) -> None:
+        """Append one record to this process's ``kind`` journal (the per-record path)."""
+        pair = self._pair
+        if pair.forks != processes.forks:
+            pair = self.pair()
+        pair.append(kind, payload)
 
     def pair(self) -> JournalPair:
         """This process's journal pair."""

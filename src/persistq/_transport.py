@@ -40,14 +40,24 @@ class Transport(Protocol):
 
 class QueueTransport:
     """A ``multiprocessing.JoinableQueue`` shared by every process of the run; DONE and
-    FAILED are acknowledged as they are taken, so they never hold up ``join()``."""
+    FAILED are acknowledged as they are taken, so they never hold up ``join()``.
+    ``put``, ``task_done`` and ``join`` are the queue's own bound methods (no call in
+    between on the per-message path)."""
 
     def __init__(self, context: BaseContext) -> None:
-        self.queue: Any = context.JoinableQueue()
+        self._bind(context.JoinableQueue())
 
-    def put(self, obj: Any, block: bool, timeout: float | None) -> None:
-        """Enqueue ``obj``."""
-        self.queue.put(obj, block, timeout)
+    def _bind(self, joinable: Any) -> None:
+        self.queue: Any = joinable
+        self.put: Callable[[Any, bool, float | None], None] = joinable.put
+        self.task_done: Callable[[], None] = joinable.task_done
+        self.join: Callable[[], None] = joinable.join
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"queue": self.queue}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._bind(state["queue"])
 
     def get(self, block: bool, timeout: float | None) -> Any:
         """Take the next message (``queue.Empty`` as ``queue.Queue.get``)."""
@@ -55,14 +65,6 @@ class QueueTransport:
         if obj is DONE or obj is FAILED:
             self.queue.task_done()
         return obj
-
-    def task_done(self) -> None:
-        """Acknowledge one message taken."""
-        self.queue.task_done()
-
-    def join(self) -> None:
-        """Wait until every message put was acknowledged."""
-        self.queue.join()
 
     def qsize(self) -> int:
         """Approximate number of messages waiting."""

@@ -99,9 +99,9 @@ class PersistentQueue:
         return None if self._local is None else self._local.pair()
 
     def _journal(self, kind: Kind, payload: bytes) -> None:
-        local = self._local  # the per-record path: one call fewer than _journals()
+        local = self._local
         if local is not None:
-            local.pair().append(kind, payload)
+            local.append(kind, payload)
 
     def _open_file(self, kind: Kind) -> JournalWriter | None:
         pair = self._journals()
