@@ -29,21 +29,21 @@ def is_pickup_directory(path: str) -> bool:
 def _inspect(
     path: str, args: argparse.Namespace, on_corrupt: OnCorrupt
 ) -> list[pickup.PrefixReport]:
+    """The reports of ``args.prefix`` (or of every prefix) of ``path``, read once."""
+    wanted = getattr(args, "prefix", None)
+    known = pickup.prefixes(os.listdir(path))
+    if wanted is not None and wanted not in known:
+        names = ", ".join(known) or "none"
+        raise CliError(f"{path}: no journals with prefix {wanted!r} (prefixes: {names})")
     progress = Progress("reading journals (records)")
     try:
-        report = pickup.inspect(path, on_corrupt=on_corrupt, progress=progress.advance)
+        report = pickup.inspect(path, wanted, on_corrupt=on_corrupt, progress=progress.advance)
     finally:
         progress.close()
-    prefixes = list(report.prefixes)
-    if getattr(args, "prefix", None) is not None:
-        prefixes = [p for p in prefixes if p.prefix == args.prefix]
-        if not prefixes:
-            known = ", ".join(p.prefix for p in report.prefixes) or "none"
-            raise CliError(f"{path}: no journals with prefix {args.prefix!r} (prefixes: {known})")
-    for prefix in prefixes:
+    for prefix in report.prefixes:
         for problem in prefix.corrupt:
             log.warning("skipped: %s", problem)
-    return prefixes
+    return list(report.prefixes)
 
 
 def status(path: str) -> Report:
