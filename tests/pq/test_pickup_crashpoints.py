@@ -153,3 +153,30 @@ def test_cli_reset_killed_at_every_crash_point_forgets_all_or_nothing(tmp_path: 
         left = len(library_outstanding(directory))
         assert left in (0, len(items)), f"{point}: reset left {left} of {len(items)}"
     assert points >= 3
+
+
+@pytest.mark.timeout(300)
+def test_cli_requeue_output_killed_at_every_crash_point_writes_all_or_nothing(
+    tmp_path: Path,
+) -> None:
+    require_strace()
+    directory = tmp_path / "run"
+    output = tmp_path / "out" / "items_requested_PID1.tsv"
+    items = [(f"item{i:05d}\tpayload for a page-crossing journal",) for i in range(400)]
+
+    def prepare() -> None:
+        for path in (directory, output.parent):
+            if path.exists():
+                shutil.rmtree(path)
+            path.mkdir()
+        write_journal(str(directory), "items", "requested", dead_pid(), items)
+
+    argv = [os.path.join(os.path.dirname(sys.executable), "persistq"), "requeue"]
+    argv += ["--prefix", "items", "--output", str(output), str(directory)]
+    points = 0
+    for point in crash_points(argv, ("fdatasync", "link", "unlink"), prepare=prepare, env=ENV):
+        points += 1
+        if output.exists():
+            assert len(library_outstanding(output.parent)) == len(items), point
+        assert library_outstanding(directory) == [f[0] for f in items], point
+    assert points >= 3
