@@ -13,7 +13,7 @@ from typing import Any
 from persistq import processes
 from persistq.durability import Durability
 from persistq.errors import JournalClosedError
-from persistq.journal.naming import Kind, journal_file_name
+from persistq.journal.naming import JournalKind, journal_file_name
 from persistq.journal.writer import JournalWriter
 
 
@@ -29,17 +29,17 @@ class JournalPair:
         self.forks = processes.forks
         self.journalled = False
         self._token: str | None = None
-        self._writers: dict[Kind, JournalWriter] = {}
+        self._writers: dict[JournalKind, JournalWriter] = {}
         self._lock = threading.Lock()
 
-    def path(self, kind: Kind) -> str:
+    def path(self, kind: JournalKind) -> str:
         """Where this process's ``kind`` journal is (named after PID and writer token)."""
         if self._token is None:
             self._token = processes.writer_token()
         name = journal_file_name(self.prefix, kind, os.getpid(), token=self._token)
         return os.path.join(self.directory, name)
 
-    def writer(self, kind: Kind) -> JournalWriter:
+    def writer(self, kind: JournalKind) -> JournalWriter:
         """This process's ``kind`` journal, opened if it is not open."""
         writer = self._writers.get(kind)
         if writer is None or writer.closed:
@@ -50,7 +50,7 @@ class JournalPair:
                     self._writers[kind] = writer
         return writer
 
-    def append(self, kind: Kind, payload: bytes) -> None:
+    def append(self, kind: JournalKind, payload: bytes) -> None:
         """Append one record (its payload) to this process's ``kind`` journal."""
         writer = self._writers.get(kind) or self.writer(kind)
         while True:
@@ -61,7 +61,7 @@ class JournalPair:
                 writer = self.writer(kind)  # a new one: each close ends one writer
         self.journalled = True
 
-    def close(self, kind: Kind) -> None:
+    def close(self, kind: JournalKind) -> None:
         """Close the ``kind`` journal (the next record opens it again)."""
         with self._lock:  # closed before another thread may open it again
             writer = self._writers.pop(kind, None)
@@ -92,7 +92,7 @@ class ProcessJournals:
         self.__dict__.update(state)
         self._pair = JournalPair(self.directory, self.prefix, self.durability)
 
-    def append(self, kind: Kind, payload: bytes) -> None:
+    def append(self, kind: JournalKind, payload: bytes) -> None:
         """Append one record to this process's ``kind`` journal (the per-record path)."""
         pair = self._pair
         if pair.forks != processes.forks:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from persistq import processes
 from persistq.errors import PersistqError
+from persistq.journal.naming import replay_lock_name
 from persistq.journal.opening import open_or_create
 from persistq.journal.reader import OnCorrupt
 from persistq.pickup.report import requested_payloads
@@ -85,11 +86,6 @@ def make_transport(
     if isinstance(context, str) or context is None:
         context = multiprocessing.get_context(context)
     return QueueTransport(context)
-
-
-def replay_lock_name(prefix: str) -> str:
-    """The file whose lock the one consuming process of a ``use_queue=False`` run holds."""
-    return f"{prefix}_replay.lock"
 
 
 class ReplayTransport:

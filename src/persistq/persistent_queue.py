@@ -19,7 +19,7 @@ from persistq._journals import JournalPair, ProcessJournals
 from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
 from persistq.durability import Durability, check_durability
 from persistq.errors import PersistqError, UpstreamFailureError
-from persistq.journal.naming import Kind, check_prefix
+from persistq.journal.naming import JournalKind, check_prefix
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
 from persistq.messages import Converter, Formatter, MessageCodec
@@ -98,12 +98,12 @@ class PersistentQueue:
     def _journals(self) -> JournalPair | None:
         return None if self._local is None else self._local.pair()
 
-    def _journal(self, kind: Kind, payload: bytes) -> None:
+    def _journal(self, kind: JournalKind, payload: bytes) -> None:
         local = self._local
         if local is not None:
             local.append(kind, payload)
 
-    def _open_file(self, kind: Kind) -> JournalWriter | None:
+    def _open_file(self, kind: JournalKind) -> JournalWriter | None:
         pair = self._journals()
         return None if pair is None else pair.writer(kind)
 
@@ -159,7 +159,7 @@ class PersistentQueue:
         for _ in range(self.number_of_workers):
             self._transport.put(sentinel, True, None)
 
-    def _close_journal(self, kind: Kind) -> None:
+    def _close_journal(self, kind: JournalKind) -> None:
         pair = self._journals()
         if pair is not None:
             pair.close(kind)

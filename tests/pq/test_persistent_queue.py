@@ -13,13 +13,13 @@ import pytest
 from persistq import DONE, FAILED, Empty, PersistentQueue, PersistqError, UpstreamFailureError
 from persistq.errors import JournalCorruptError, MessageFormatError
 from persistq.journal import HEADER, encode_record, read_records
-from persistq.journal.naming import Kind, journal_file_name
+from persistq.journal.naming import JournalKind, journal_file_name
 from persistq.processes import writer_token
 from tests.cli.helpers import dead_pid
 from tests.powerloss import record_syncs
 
 
-def own_journal(directory: Path, kind: Kind, prefix: str = "jobs") -> str:
+def own_journal(directory: Path, kind: JournalKind, prefix: str = "jobs") -> str:
     """The path of this process's ``kind`` journal (named after PID and writer token)."""
     name = journal_file_name(prefix, kind, os.getpid(), token=writer_token())
     return str(directory / name)

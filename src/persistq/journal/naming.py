@@ -17,7 +17,7 @@ from typing import Literal
 
 import attrs
 
-Kind = Literal["requested", "completed"]
+JournalKind = Literal["requested", "completed"]
 
 _NAME = re.compile(
     r"_(requested|completed)_PID(\d*)(?:_([0-9a-f]{8}-\d+))?(_requeued\d*)?(.*)\.tsv\Z", re.DOTALL
@@ -29,7 +29,7 @@ class JournalName:
     """What a journal file name says: its kind, the writer's PID and identity token
     (None in a PyMPX name), and whether it holds requeued work."""
 
-    kind: Kind
+    kind: JournalKind
     pid: int | None
     requeued: bool
     token: str | None = None
@@ -51,12 +51,17 @@ def check_prefix(prefix: str) -> str:
 
 
 def journal_file_name(
-    prefix: str, kind: Kind, pid: int, *, token: str | None = None, requeued: bool = False
+    prefix: str, kind: JournalKind, pid: int, *, token: str | None = None, requeued: bool = False
 ) -> str:
     """Return the file name of the ``kind`` journal written by process ``pid`` (the
     PyMPX name when ``token`` is None)."""
     writer = f"_{token}" if token else ""
     return f"{prefix}_{kind}_PID{pid}{writer}{'_requeued' if requeued else ''}.tsv"
+
+
+def replay_lock_name(prefix: str) -> str:
+    """The file whose lock the one consuming process of a ``use_queue=False`` run holds."""
+    return f"{prefix}_replay.lock"
 
 
 def parse_journal_name(name: str, prefix: str) -> JournalName | None:
@@ -66,7 +71,7 @@ def parse_journal_name(name: str, prefix: str) -> JournalName | None:
     match = _NAME.match(name, len(prefix))
     if match is None:
         return None
-    kind: Kind = "requested" if match.group(1) == "requested" else "completed"
+    kind: JournalKind = "requested" if match.group(1) == "requested" else "completed"
     pid = int(match.group(2)) if match.group(2) else None
     requeued = match.group(4) is not None or match.group(5).startswith("_requeued")
     return JournalName(kind, pid, requeued, match.group(3))

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from persistq.errors import PersistqError
-from persistq.journal.naming import JournalName, Kind, parse_journal_name
+from persistq.journal.naming import JournalKind, JournalName, parse_journal_name
 from persistq.journal.opening import open_regular
 
 PART = ".part"
@@ -164,7 +164,7 @@ def journal_files(
     return sorted(found, key=lambda j: (j.parsed.sort_key(), j.name))
 
 
-def of_kind(journals: Iterable[JournalFile], kind: Kind) -> list[JournalFile]:
+def of_kind(journals: Iterable[JournalFile], kind: JournalKind) -> list[JournalFile]:
     """The journals of ``kind`` among ``journals``, in the same order."""
     return [j for j in journals if j.parsed.kind == kind]
 

@@ -17,6 +17,7 @@ import attrs
 
 from persistq.errors import JournalCorruptError, NotRegularFileError, PersistqError
 from persistq.journal.codec import decode_payloads
+from persistq.journal.naming import replay_lock_name
 from persistq.journal.opening import in_use
 from persistq.journal.reader import OnCorrupt, iter_payload_blocks
 from persistq.outstanding import outstanding
@@ -74,7 +75,7 @@ class PrefixReport:
     def files(self) -> list[str]:
         """Every file of this prefix in the directory (journals, superseded ones,
         pointers, compaction record, temporaries)."""
-        names = list(self.journals) + list(self.temporaries)
+        names = [*self.journals, *self.temporaries, replay_lock_name(self.prefix)]
         if self.compaction is not None:
             names += [self.compaction.temporary, *self.compaction.superseded]
             names.append(layout.compaction_file_name(self.prefix))
