@@ -394,9 +394,7 @@ def test_the_sync_thread_ends_when_appends_stop(
 ) -> None:
     _slow_syncs(monkeypatch)
     writer = JournalWriter(tmp_path / "j.tsv", "fsync")
-    pool = [
-        threading.Thread(target=lambda t=t: writer.append([str(t)])) for t in range(8)
-    ]
+    pool = [threading.Thread(target=lambda t=t: writer.append([str(t)])) for t in range(8)]
     for th in pool:
         th.start()
     for th in pool:
