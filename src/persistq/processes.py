@@ -22,8 +22,10 @@ os.register_at_fork(after_in_child=_count_fork)
 
 
 def process_start(pid: int) -> int | None:
-    """Start time of process ``pid`` in clock ticks after boot; 0 without /proc; None if
-    gone (exited, or a zombie not yet reaped).
+    """Start time of process ``pid`` in clock ticks after boot; 0 when it runs but /proc
+    does not show it (no /proc, or ``hidepid``); None if gone (exited, or a zombie not
+    yet reaped). A process /proc does not show is asked with ``kill(pid, 0)``: never
+    "gone" for a process that merely cannot be seen.
 
     Reads field 22 of ``/proc/<pid>/stat`` (the command name in field 2 may hold spaces
     and parentheses, so fields are counted after its closing parenthesis).
@@ -31,8 +33,6 @@ def process_start(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except FileNotFoundError:
-        return None if os.path.isdir("/proc/self") else _start_without_proc(pid)
     except OSError:
         return _start_without_proc(pid)
     fields = stat[stat.rindex(b")") + 2 :].split()
