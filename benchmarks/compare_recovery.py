@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from persistq import PersistentQueue
 from persistq.journal import JournalWriter, encode_record, journal_file_name
-from persistq.journal.naming import Kind
+from persistq.journal.naming import JournalKind
 
 PREFIX = "bench"
 CRASHED_PID = 4_000_000  # a PID no live process has: the run that crashed
@@ -35,7 +35,7 @@ def write_journals(directory: str, requested: int) -> int:
     """Write ``requested`` requested records and complete the first 90% of them;
     return the number completed."""
     completed = int(requested * COMPLETED_SHARE)
-    counts: list[tuple[Kind, int]] = [("requested", requested), ("completed", completed)]
+    counts: list[tuple[JournalKind, int]] = [("requested", requested), ("completed", completed)]
     for kind, count in counts:
         path = os.path.join(directory, journal_file_name(PREFIX, kind, CRASHED_PID))
         writer = JournalWriter(path, durability="none")

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from persistq.folder import files
-from persistq.journal import writer
+from persistq.journal import storage as writer
 
 PAGE = mmap.PAGESIZE
 

@@ -1,9 +1,15 @@
-"""The exceptions persistq raises of its own."""
+"""The exceptions persistq raises of its own, all in one place.
+
+Every one survives pickling with its message and attributes (errors cross process
+boundaries in the multiprocessing setting the library is made for): an error with
+attributes of its own rebuilds itself from them in ``__reduce__``.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 
 class PersistqError(Exception):
@@ -18,6 +24,47 @@ class JournalClosedError(PersistqError):
     """An append to a journal that was closed (open a new writer to go on)."""
 
 
+class RecordError(PersistqError, ValueError):
+    """A line is not a valid record (bad checksum, bad escape, bad framing)."""
+
+
+class MessageFormatError(PersistqError, ValueError):
+    """A message cannot be written to, or read back from, a journal record."""
+
+
+class NotRegularFileError(PersistqError):
+    """A journal, pointer or temporary file name is taken by something that is not a
+    regular file (a FIFO, a device, a symbolic link): persistq never opens those."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
+        self.path = os.fspath(path)
+        self.what = what
+        super().__init__(
+            f"{self.path}: is {what}, not a regular file; persistq opens only regular "
+            "files here: remove or rename it"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.what))
+
+
+class LiveRunError(PersistqError):
+    """Recovery refused: a process of another run may still write the journals of the
+    directory it would recover (``path`` names its journal, ``pid`` the process)."""
+
+    def __init__(self, path: str, pid: int, action: str) -> None:
+        self.path = path
+        self.pid = pid
+        self.action = action
+        super().__init__(
+            f"{path}: process {pid} of another run may still be writing this journal; "
+            f"{action} only once that run has ended (or recover into another directory)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.pid, self.action))
+
+
 class JournalCorruptError(PersistqError):
     """A journal holds lines that are neither valid records nor a torn last line.
 
@@ -25,16 +72,19 @@ class JournalCorruptError(PersistqError):
     good records around them are still available to callers that choose to skip.
     """
 
-    def __init__(self, path: str | os.PathLike[str], line_numbers: Sequence[int]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], line_numbers: Sequence[int], reason: str = ""
+    ) -> None:
         self.path = os.fspath(path)
         self.line_numbers = tuple(line_numbers)
+        self.reason = reason
         shown = ", ".join(str(n) for n in self.line_numbers[:10])
         more = f" and {len(self.line_numbers) - 10} more" if len(self.line_numbers) > 10 else ""
         super().__init__(
             f"{self.path}: corrupt journal record on line {shown}{more} "
-            "(checksum or format does not match)"
+            f"({reason or 'checksum, format or UTF-8 encoding does not match'}); "
+            "on_corrupt='skip' (persistq: --skip-corrupt) keeps the good records around it"
         )
 
-
-class MessageFormatError(PersistqError, ValueError):
-    """A message cannot be written to, or read back from, a journal record."""
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.line_numbers, self.reason))

@@ -13,7 +13,8 @@ from typing import Any
 
 import attrs
 
-from persistq.errors import MessageFormatError
+from persistq.errors import MessageFormatError, RecordError
+from persistq.journal.codec import decode_payloads, encode_payload, escape_field
 from persistq.sentinels import is_control
 
 Formatter = Callable[[Any], str]
@@ -31,17 +32,52 @@ class MessageCodec:
     formatters: tuple[Formatter, ...] = ()
     converters: tuple[Converter, ...] = ()
 
+    def payload(self, message: object, *, check: bool = True) -> bytes:
+        """Return the journal payload of ``message`` (``codec.encode_payload`` of its
+        fields); raise MessageFormatError if it cannot be written, or (with ``check``)
+        would not read back equal to itself. Equal messages have equal payloads.
+
+        ``check=False`` skips the round-trip check, for a message already checked when it
+        was put (``task_done``): each message is formatted and checked once."""
+        if type(message) is str and not self.formatters and not self.converters:
+            try:  # the identity round-trips a str: nothing to check, only to escape
+                return escape_field(message).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise MessageFormatError(
+                    f"message {message!r} cannot be journalled: {exc.reason} (a lone "
+                    "surrogate?); journals hold UTF-8 text"
+                ) from None
+        fields = self.to_fields(message) if check else self._fields(message)
+        try:
+            return encode_payload(fields)
+        except RecordError as exc:
+            raise MessageFormatError(f"message {message!r} cannot be journalled: {exc}") from None
+
+    def from_payloads(self, payloads: Sequence[bytes], source: str) -> list[Any]:
+        """The messages that ``payloads`` journal (decoded once, converted once); raise
+        MessageFormatError naming ``source`` when one cannot be read."""
+        try:
+            records = decode_payloads(payloads)
+        except RecordError as exc:
+            raise MessageFormatError(f"{source}: a journal record cannot be read: {exc}") from exc
+        if not self.converters:
+            return [fields[0] if len(fields) == 1 else fields for fields in records]
+        messages = []
+        for fields in records:
+            try:
+                messages.append(self.from_fields(fields))
+            except Exception as exc:
+                raise MessageFormatError(
+                    f"{source}: converter_list cannot read record {fields!r}: {exc!r}"
+                ) from exc
+        return messages
+
     def to_fields(self, message: object) -> tuple[str, ...]:
         """Return the fields that journal ``message``; raise MessageFormatError if the
         message cannot be written or would not read back equal to itself."""
         if type(message) is str and not self.formatters and not self.converters:
             return (message,)  # the identity round-trips a plain str: nothing to check
-        if is_control(message):
-            raise MessageFormatError(f"{message!r} is a control message, not work")
-        items: Sequence[object] = message if isinstance(message, tuple | list) else (message,)
-        if not items:
-            raise MessageFormatError(f"message {message!r} has no fields to journal")
-        fields = tuple(self._format(i, item, message) for i, item in enumerate(items))
+        fields = self._fields(message)
         expected = tuple(message) if isinstance(message, list) else message
         try:
             back = self.from_fields(fields)
@@ -55,6 +91,14 @@ class MessageCodec:
                 "give formatter_list/converter_list that round-trip it"
             )
         return fields
+
+    def _fields(self, message: object) -> tuple[str, ...]:
+        if is_control(message):
+            raise MessageFormatError(f"{message!r} is a control message, not work")
+        items: Sequence[object] = message if isinstance(message, tuple | list) else (message,)
+        if not items:
+            raise MessageFormatError(f"message {message!r} has no fields to journal")
+        return tuple(self._format(i, item, message) for i, item in enumerate(items))
 
     def from_fields(self, fields: Sequence[str]) -> Any:
         """Return the message that ``fields`` journal (a scalar for one field)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
+from typing import Literal
 
 forks = 0
 """How many forks lie between the first process and this one. An object that saved
@@ -19,8 +22,10 @@ os.register_at_fork(after_in_child=_count_fork)
 
 
 def process_start(pid: int) -> int | None:
-    """Start time of process ``pid`` in clock ticks after boot; 0 without /proc; None if
-    gone (exited, or a zombie not yet reaped).
+    """Start time of process ``pid`` in clock ticks after boot; 0 when it runs but /proc
+    does not show it (no /proc, or ``hidepid``); None if gone (exited, or a zombie not
+    yet reaped). A process /proc does not show is asked with ``kill(pid, 0)``: never
+    "gone" for a process that merely cannot be seen.
 
     Reads field 22 of ``/proc/<pid>/stat`` (the command name in field 2 may hold spaces
     and parentheses, so fields are counted after its closing parenthesis).
@@ -28,8 +33,6 @@ def process_start(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except FileNotFoundError:
-        return None if os.path.isdir("/proc/self") else _start_without_proc(pid)
     except OSError:
         return _start_without_proc(pid)
     fields = stat[stat.rindex(b")") + 2 :].split()
@@ -51,3 +54,66 @@ def _start_without_proc(pid: int) -> int | None:
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this host (a zombie does not)."""
     return process_start(pid) is not None
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _namespace_inode() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def namespace_id() -> str:
+    """8 hex digits that differ between hosts, boots and PID namespaces: two processes
+    with the same PID and the same id are the same process (if started at the same
+    tick). Computed per call; cheap enough for once per journal."""
+    identity = "\0".join(
+        (socket.gethostname(), _read_text("/proc/sys/kernel/random/boot_id"), _namespace_inode())
+    )
+    return hashlib.sha256(identity.encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def writer_token(pid: int | None = None) -> str:
+    """This process's identity in journal names: ``<namespace_id>-<start tick>``."""
+    pid = os.getpid() if pid is None else pid
+    return f"{namespace_id()}-{process_start(pid) or 0}"
+
+
+Liveness = Literal["alive", "dead", "unknown"]
+
+
+def token_liveness(pid: int, token: str | None) -> Liveness:
+    """Whether the writer that named a journal with ``pid`` and ``token`` (see
+    :func:`writer_token`; None for a PyMPX name) still runs. A writer of another host,
+    boot or PID namespace cannot be seen from here: ``unknown``, never ``dead``."""
+    if token is None:
+        return "alive" if pid_alive(pid) else "dead"
+    namespace, _, start = token.partition("-")
+    if namespace != namespace_id():
+        return "unknown"
+    now = process_start(pid)
+    if now is None:
+        return "dead"
+    return "alive" if now == 0 or str(now) == start else "dead"
+
+
+def start_epoch(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch; None if it is gone or
+    that cannot be told here (no /proc)."""
+    ticks = process_start(pid)
+    if not ticks:
+        return None
+    try:
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")

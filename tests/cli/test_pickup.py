@@ -4,47 +4,48 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from persistq.cli.pickup import group_journals, split_journal_name, tally
-from persistq.cli.status import pickup_report
+from persistq import PersistentQueue
+from persistq.cli import pickup_view
 from persistq.journal.reader import read_records
+from persistq.pickup import inspect
+from persistq.pickup.layout import prefixes, split_journal_name
 from tests.cli.helpers import dead_pid, persistq, write_journal
 
 
 def test_journal_names_are_split_into_prefix_kind_and_pid() -> None:
     journal = split_journal_name("my_requested_PIDx_requested_PID12_requeued2.tsv")
     assert journal is not None
-    assert journal.prefix == "my_requested_PIDx"
-    assert (journal.parsed.kind, journal.parsed.pid, journal.parsed.requeued) == (
-        "requested",
-        12,
-        True,
-    )
+    prefix, parsed = journal
+    assert prefix == "my_requested_PIDx"
+    assert (parsed.kind, parsed.pid, parsed.requeued) == ("requested", 12, True)
     assert split_journal_name("items_requested_PID12.tsv.part") is None
     assert split_journal_name("notes.txt") is None
-    groups = group_journals(
-        ["b_completed_PID3.tsv", "a_requested_PID9.tsv", "a_requested_PID2_requeued.tsv"]
-    )
-    assert list(groups) == ["a", "b"]
-    assert [j.name for j in groups["a"]] == [
-        "a_requested_PID2_requeued.tsv",
-        "a_requested_PID9.tsv",
+    assert prefixes(["b_completed_PID3.tsv", "a_requested_PID9.tsv", "c_recovering_from.json"]) == [
+        "a",
+        "b",
+        "c",
     ]
 
 
-def test_tally_is_a_multiset_difference_in_requested_order() -> None:
-    work = tally("p", [], [("1",), ("2",), ("1",), ("3",)], [("1",), ("3",)])
-    assert (work.requested, work.completed, work.outstanding) == (4, 2, (("2",), ("1",)))
-
-
-def test_outstanding_work_without_a_live_writer_is_stuck() -> None:
-    work = tally("p", [], [("1",), ("2",)], [("1",)])
-    work = type(work)("p", 2, 2, 1, work.outstanding, (7, 8), ())
-    assert not pickup_report("/d", [work], lambda pid: False)["healthy"]
-    assert pickup_report("/d", [work], lambda pid: pid == 8)["healthy"]
+def test_outstanding_work_without_a_live_writer_is_stuck(tmp_path: Path) -> None:
+    write_journal(str(tmp_path), "p", "requested", dead_pid(), [("1",), ("2",), ("1",)])
+    write_journal(str(tmp_path), "p", "completed", dead_pid(), [("1",)])
+    report = inspect(tmp_path).prefix("p")
+    assert (report.requested, report.completed, report.outstanding) == (3, 1, (b"2", b"1"))
+    assert not pickup_view.status(str(tmp_path))["healthy"]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_journal(str(tmp_path), "p", "completed", sleeper.pid, [])
+        assert pickup_view.status(str(tmp_path))["healthy"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 @pytest.fixture
@@ -124,3 +125,53 @@ def test_a_corrupt_journal_is_named(pickup: str) -> None:
     status = persistq("status", pickup)
     assert status.returncode == 1
     assert "corrupt journal record on line 3" in status.stdout
+
+
+def crashed_run(directory: Path, n: int = 6, done: int = 2) -> list[str]:
+    """A run killed after completing ``done`` of its ``n`` items; returns what is left."""
+    directory.mkdir()
+    items = [(f"item{i}",) for i in range(n)]
+    write_journal(str(directory), "items", "requested", dead_pid(), items)
+    write_journal(str(directory), "items", "completed", dead_pid(), items[:done])
+    return [f[0] for f in items[done:]]
+
+
+@pytest.mark.timeout(30)
+def test_status_of_a_run_that_died_while_recovering_reports_the_inherited_work(
+    tmp_path: Path,
+) -> None:
+    left = crashed_run(tmp_path / "run1")
+    run2 = tmp_path / "run2"
+    run2.mkdir()  # run 2 wrote its pointer, then died before journalling the requeued work
+    (run2 / "items_recovering_from.json").write_text(
+        json.dumps({"previous_pickup_dir": str(tmp_path / "run1")})
+    )
+    result = persistq("status", str(run2))
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.startswith(f"pickup directory {run2}")
+    assert "items: 4 outstanding and no writer alive" in result.stdout
+    assert f"died while recovering {tmp_path / 'run1'}" in result.stdout
+    requeue = persistq("requeue", "--prefix", "items", str(run2))
+    assert requeue.stdout.splitlines() == left
+
+
+@pytest.mark.timeout(30)
+def test_status_of_a_crashed_run_that_a_later_run_recovered_is_healthy(tmp_path: Path) -> None:
+    crashed_run(tmp_path / "run1")
+    assert persistq("status", str(tmp_path / "run1")).returncode == 1  # really outstanding
+    q = PersistentQueue("items", tmp_path / "run2", tmp_path / "run1", use_queue=False)
+    q.requeue_unprocessed_work()
+    q.mark_all_work_done()
+    result = persistq("status", str(tmp_path / "run1"))
+    assert result.returncode == 0, result.stdout
+    assert f"recovered by {tmp_path / 'run2'}, which took its work" in result.stdout
+    assert persistq("status", str(tmp_path / "run2")).returncode == 0
+
+
+def test_recovery_pointers_in_a_cycle_count_each_run_once(tmp_path: Path) -> None:
+    for me, other in (("a", "b"), ("b", "a")):
+        (tmp_path / me).mkdir()
+        write_journal(str(tmp_path / me), "items", "requested", dead_pid(), [(f"{me}1",)])
+        pointer = {"previous_pickup_dir": str(tmp_path / other)}
+        (tmp_path / me / "items_recovering_from.json").write_text(json.dumps(pointer))
+    assert inspect(tmp_path / "a").prefix("items").outstanding == (b"b1", b"a1")

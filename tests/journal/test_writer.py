@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from persistq.errors import JournalClosedError, PersistqError
-from persistq.journal import writer as writer_module
+from persistq.journal import storage as writer_module
 from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.reader import read_records
 from persistq.journal.writer import PAGE, RESERVE_CHUNK, JournalWriter
@@ -394,9 +394,7 @@ def test_the_sync_thread_ends_when_appends_stop(
 ) -> None:
     _slow_syncs(monkeypatch)
     writer = JournalWriter(tmp_path / "j.tsv", "fsync")
-    pool = [
-        threading.Thread(target=lambda t=t: writer.append([str(t)])) for t in range(8)
-    ]
+    pool = [threading.Thread(target=lambda t=t: writer.append([str(t)])) for t in range(8)]
     for th in pool:
         th.start()
     for th in pool:

@@ -12,6 +12,7 @@ import pytest
 
 from persistq import PersistentQueue
 from persistq.journal import read_records
+from persistq.journal.naming import parse_journal_name
 
 ITEMS = 300
 
@@ -54,7 +55,13 @@ def test_producers_and_three_consumers_share_the_queue(tmp_path: Path, method: s
 
     requested = {p.name: read_records(p) for p in tmp_path.glob("items_requested_PID*.tsv")}
     completed = {p.name: read_records(p) for p in tmp_path.glob("items_completed_PID*.tsv")}
-    assert {f"items_requested_PID{p.pid}.tsv" for p in producers} == set(requested)
-    assert {f"items_completed_PID{pid}.tsv" for pid, n in reports.items() if n} == set(completed)
+    assert {p.pid for p in producers} == {writer_pid(name) for name in requested}
+    assert {int(pid) for pid, n in reports.items() if n} == {writer_pid(n) for n in completed}
     assert Counter(r[0] for rs in requested.values() for r in rs) == Counter(items)
     assert Counter(r[0] for rs in completed.values() for r in rs) == Counter(items)
+
+
+def writer_pid(name: str) -> int | None:
+    parsed = parse_journal_name(name, "items")
+    assert parsed is not None and parsed.token is not None, name  # unique per writer
+    return parsed.pid

@@ -13,7 +13,16 @@ import pytest
 from persistq import DONE, FAILED, Empty, PersistentQueue, PersistqError, UpstreamFailureError
 from persistq.errors import JournalCorruptError, MessageFormatError
 from persistq.journal import HEADER, encode_record, read_records
+from persistq.journal.naming import JournalKind, journal_file_name
+from persistq.processes import writer_token
+from tests.cli.helpers import dead_pid
 from tests.powerloss import record_syncs
+
+
+def own_journal(directory: Path, kind: JournalKind, prefix: str = "jobs") -> str:
+    """The path of this process's ``kind`` journal (named after PID and writer token)."""
+    name = journal_file_name(prefix, kind, os.getpid(), token=writer_token())
+    return str(directory / name)
 
 
 def journals(directory: Path, kind: str) -> list[tuple[str, ...]]:
@@ -55,13 +64,8 @@ def test_put_and_task_done_are_journalled_per_process(tmp_path: Path) -> None:
     q = PersistentQueue("jobs", tmp_path)
     q.put("x")
     q.task_done(q.get(timeout=5))
-    pid = os.getpid()
-    assert q.put_file is not None and q.put_file.path == str(
-        tmp_path / f"jobs_requested_PID{pid}.tsv"
-    )
-    assert q.done_file is not None and q.done_file.path == str(
-        tmp_path / f"jobs_completed_PID{pid}.tsv"
-    )
+    assert q.put_file is not None and q.put_file.path == own_journal(tmp_path, "requested")
+    assert q.done_file is not None and q.done_file.path == own_journal(tmp_path, "completed")
     assert journals(tmp_path, "requested") == [("x",)]
     assert journals(tmp_path, "completed") == [("x",)]
 
@@ -221,9 +225,11 @@ def test_a_corrupt_journal_line_is_named_and_can_be_skipped(tmp_path: Path) -> N
 def test_journals_left_by_a_pympx_run_resume(tmp_path: Path) -> None:
     run1 = tmp_path / "pympx_run"
     run1.mkdir()
-    (run1 / "loads_requested_PID4242.tsv").write_text("f1.csv\t1\nf2.csv\t2\nf3.csv\t3\nf4.c")
-    (run1 / "loads_requested_PID977.tsv").write_text("g1.csv\t9\n")
-    (run1 / "loads_completed_PID4243.tsv").write_text("f2.csv\t2\n")
+    # PIDs of processes that have exited (a fixed PID may be a live process here)
+    producer, other, consumer = sorted(dead_pid() for _ in range(3))
+    (run1 / f"loads_requested_PID{other}.tsv").write_text("f1.csv\t1\nf2.csv\t2\nf3.csv\t3\nf4.c")
+    (run1 / f"loads_requested_PID{producer}.tsv").write_text("g1.csv\t9\n")
+    (run1 / f"loads_completed_PID{consumer}.tsv").write_text("f2.csv\t2\n")
     q = PersistentQueue(
         "loads", tmp_path / "run2", run1, formatter_list=[str, str], converter_list=[str, int]
     )
@@ -309,7 +315,7 @@ def test_put_after_put_file_was_closed_opens_it_again(tmp_path: Path) -> None:
     q.put_file.close()
     q.put("b")
     q.dispose()
-    assert [r[0] for r in read_records(tmp_path / f"jobs_requested_PID{os.getpid()}.tsv")] == [
+    assert [r[0] for r in read_records(own_journal(tmp_path, "requested"))] == [
         "a",
         "b",
     ]
@@ -322,3 +328,32 @@ def test_fsync_makes_a_new_pickup_directory_durable_in_its_parent(
     PersistentQueue("jobs", tmp_path / "runs" / "run1", durability="fsync")
     assert str(tmp_path) in synced  # where runs/ was created
     assert str(tmp_path / "runs") in synced  # where run1/ was created
+
+
+def test_put_file_and_done_file_behave_as_pympx_open_files(tmp_path: Path) -> None:
+    q = PersistentQueue("jobs", tmp_path, use_queue=False)
+    q.put("a")
+    for journal, kind in ((q.put_file, "requested"), (q.done_file, "completed")):
+        assert journal is not None
+        assert journal.name == own_journal(tmp_path, kind)  # type: ignore[arg-type]
+        assert not journal.closed
+        assert os.fstat(journal.fileno()).st_ino == os.stat(journal.name).st_ino
+        journal.flush()
+    put_file = q.put_file
+    assert put_file is not None
+    q.dispose()
+    assert put_file.closed
+    with pytest.raises(ValueError, match="closed"):
+        put_file.fileno()
+    assert PersistentQueue("jobs").put_file is None  # no pickup directory, no journal
+
+
+def test_as_a_context_manager_a_producer_closes_or_fails(tmp_path: Path) -> None:
+    with PersistentQueue("jobs", tmp_path / "ok", number_of_workers=2) as q:
+        q.put("a")
+    assert [q.get(timeout=5), q.get(timeout=5), q.get(timeout=5)] == ["a", DONE, DONE]
+    failing = PersistentQueue("jobs", tmp_path / "bad")
+    with pytest.raises(RuntimeError), failing:
+        failing.put("b")
+        raise RuntimeError("the producer broke")
+    assert [failing.get(timeout=5), failing.get(timeout=5)] == ["b", FAILED]

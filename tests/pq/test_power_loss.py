@@ -11,7 +11,7 @@ import pytest
 
 from persistq import PersistentQueue
 from persistq.journal import JournalWriter, read_records
-from persistq.journal import writer as writer_module
+from persistq.journal import storage as writer_module
 from persistq.journal.writer import PAGE
 from tests.powerloss import PowerLoss
 

@@ -21,6 +21,11 @@ FAMILIES: dict[str, list[Chain]] = {
     "pq": [
         lambda d, r, k: pq.run_chain(d, r, k, method="fork"),
         lambda d, r, k: pq.run_chain(d, r, k, method="spawn"),
+        *(
+            [lambda d, r, k: pq.run_chain(d, r, k, method="fork", namespaces=True)]
+            if pq.namespaces_available()
+            else []
+        ),
     ],
     "folder": folder.CHAINS,
 }

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,14 @@ def kill_pipeline(proc: subprocess.Popen[str], rng: random.Random) -> bool:
     return True
 
 
-def start(module: str, *args: str, stderr: Path) -> subprocess.Popen[str]:
-    """Start ``python -m module args`` in its own process group, stdout piped, stderr
-    to the file ``stderr``."""
+def start(
+    module: str, *args: str, stderr: Path, wrapper: Sequence[str] = ()
+) -> subprocess.Popen[str]:
+    """Start ``python -m module args`` (under the command ``wrapper``, e.g. unshare) in
+    its own process group, stdout piped, stderr to the file ``stderr``."""
     with open(stderr, "w") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [*wrapper, sys.executable, "-m", module, *args],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=err,

@@ -13,6 +13,8 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -88,12 +90,33 @@ def expected_outstanding(runs: list[Path]) -> list[str]:
     return carried
 
 
+UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
+"""Each run in a PID namespace of its own: its pipeline is PID 1, 2, 3 in every run."""
+
+
+def namespaces_available() -> bool:
+    """Whether runs can be put into PID namespaces of their own here (root, unshare)."""
+    if shutil.which(UNSHARE[0]) is None or os.geteuid() != 0:
+        return False
+    probe = subprocess.run([*UNSHARE, "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
 def run_chain(
-    workdir: Path, rng: random.Random, kills: int, items: int = 400, method: str = "fork"
+    workdir: Path,
+    rng: random.Random,
+    kills: int,
+    items: int = 400,
+    method: str = "fork",
+    *,
+    namespaces: bool = False,
 ) -> ChainReport:
-    """``kills`` runs SIGKILLed at random moments, then one clean run; audited."""
+    """``kills`` runs SIGKILLed at random moments, then one clean run; audited. With
+    ``namespaces``, each run is a container of its own (a fresh PID namespace), so
+    every run's processes have the same PIDs as the killed run's."""
     names = [f"file_{i:04d}.csv" for i in range(items)]
-    report = ChainReport(family=f"PersistentQueue ({method})")
+    where = ", PID namespaces" if namespaces else ""
+    report = ChainReport(family=f"PersistentQueue ({method}{where})")
     runs: list[Path] = []
     for k in range(kills + 1):
         run = workdir / f"run{k}"
@@ -113,6 +136,7 @@ def run_chain(
             str(workdir / "ledger.txt"),
             method,
             stderr=stderr,
+            wrapper=UNSHARE if namespaces else (),
         )
         drive_run(proc, rng, report, run.name, stderr, kill=k < kills, backlog=backlog)
         if k < kills:

@@ -18,8 +18,8 @@ from collections import Counter
 
 import attrs
 
+from persistq import pickup
 from persistq.cli.common import EXIT_OK, EXIT_UNHEALTHY, CliError
-from persistq.cli.pickup import JournalReader, group_journals
 from persistq.cli.progress import Progress
 from persistq.folder.names import Kind, classify
 
@@ -233,9 +233,8 @@ def wait_for(
 
 def crash_tally(root: str) -> Crash:
     """What the killed run 1 left behind."""
-    pickup = os.path.join(root, "pickup", "run1")
-    journals = group_journals(os.listdir(pickup)).get("items", [])
-    work = JournalReader(pickup, skip_corrupt=False, progress=None).work("items", journals)
+    pickup_dir = os.path.join(root, "pickup", "run1")
+    work = pickup.inspect(pickup_dir, "items").prefix("items")
     loaded = len(read_ledger(os.path.join(root, "warehouse.db")).loaded_items)
     kinds = Counter(classify(name, ".tsv") for name in os.listdir(os.path.join(root, "staged")))
     return Crash(

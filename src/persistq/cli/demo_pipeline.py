@@ -23,9 +23,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from persistq.cli.pickup import JournalReader, group_journals
 from persistq.folder import ReadableFolderQueue, WritableFolderQueue
+from persistq.journal.codec import decode_payloads
 from persistq.persistent_queue import PersistentQueue
+from persistq.pickup.report import requested_payloads
 
 log = logging.getLogger("persistq.demo")
 
@@ -53,10 +54,8 @@ def connect(path: str) -> sqlite3.Connection:
 
 def requested_before(pickup_dir: str) -> set[int]:
     """The item ids that an earlier run's producer put (journalled as requested)."""
-    journals = group_journals(os.listdir(pickup_dir)).get(PREFIX, [])
-    reader = JournalReader(pickup_dir, skip_corrupt=False, progress=None)
-    requested = [j for j in journals if j.parsed.kind == "requested"]
-    return {int(fields[0]) for fields in reader.records(requested)}
+    payloads = list(requested_payloads(pickup_dir, PREFIX))
+    return {int(fields[0]) for fields in decode_payloads(payloads)}
 
 
 def worker(pq: PersistentQueue, staged: WritableFolderQueue, scratch: str) -> None:

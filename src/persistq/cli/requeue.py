@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 
+from persistq.cli import pickup_view
 from persistq.cli.common import EXIT_OK, CliError, existing_dir
 from persistq.cli.folder import extension_of, refuse_prefix, take_back_claims
-from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
-from persistq.cli.progress import Progress
 from persistq.folder.admin import FolderAdmin
-from persistq.journal.codec import escape_field
-from persistq.journal.writer import JournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -73,59 +68,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=run)
 
 
-def outstanding_work(path: str, names: list[str], args: argparse.Namespace) -> list[PrefixWork]:
-    """The tally of each prefix (or of ``args.prefix``) of pickup directory ``path``."""
-    groups = group_journals(names)
-    if args.prefix is not None:
-        if args.prefix not in groups:
-            known = ", ".join(groups) or "none"
-            raise CliError(f"{path}: no journals with prefix {args.prefix!r} (prefixes: {known})")
-        groups = {args.prefix: groups[args.prefix]}
-    if args.output is not None and len(groups) > 1:
-        raise CliError(f"{path}: holds prefixes {', '.join(groups)}; choose one with --prefix")
-    progress = Progress("reading journals (records)")
-    reader = JournalReader(path, skip_corrupt=args.skip_corrupt, progress=progress)
-    try:
-        works = [reader.work(prefix, journals) for prefix, journals in groups.items()]
-    finally:
-        progress.close()
-    for work in works:
-        for problem in work.corrupt:
-            log.warning("skipped: %s", problem)
-    return works
-
-
-def write_out(works: list[PrefixWork], output: str | None) -> None:
-    """Print the outstanding records, or write them to journal ``output``."""
-    if output is None:
-        for work in works:
-            for fields in work.outstanding:
-                sys.stdout.write("\t".join(escape_field(f) for f in fields) + "\n")
-        sys.stdout.flush()
-        return
-    if os.path.lexists(output):
-        raise CliError(f"{output}: already exists; not overwriting it")
-    writer = JournalWriter(output, "fsync")
-    try:
-        writer.append_many(fields for work in works for fields in work.outstanding)
-    finally:
-        writer.close()
-
-
-def requeue_pickup(path: str, names: list[str], args: argparse.Namespace) -> int:
-    """Write out the outstanding work of pickup directory ``path``."""
-    works = outstanding_work(path, names, args)
-    write_out(works, args.output)
-    for work in works:
-        log.info(
-            "%s: %d requested, %d completed, %d outstanding%s",
-            work.prefix,
-            work.requested,
-            work.completed,
-            len(work.outstanding),
-            f" written to {args.output}" if args.output else "",
-        )
-    return EXIT_OK
 
 
 def requeue_folder(path: str, args: argparse.Namespace) -> int:
@@ -156,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         return requeue_failed(path, args)
     if args.names:
         raise CliError(f"NAME arguments ({' '.join(args.names)}) go with --failed")
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        return requeue_pickup(path, names, args)
+    if pickup_view.is_pickup_directory(path):
+        return pickup_view.requeue(path, args)
     return requeue_folder(path, args)

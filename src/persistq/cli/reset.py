@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shlex
 
-from persistq.cli import broker
+from persistq.cli import broker, pickup_view
 from persistq.cli.common import EXIT_OK, confirm, existing_dir
 from persistq.cli.folder import extension_of, refuse_prefix, take_back_claims
-from persistq.cli.pickup import JournalReader, group_journals
 from persistq.folder.admin import FolderAdmin
-from persistq.journal.naming import journal_file_name
-from persistq.journal.writer import JournalWriter
 
 log = logging.getLogger(__name__)
 
@@ -70,48 +65,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         parser.set_defaults(run=runner)
 
 
-def _prefixes(path: str, args: argparse.Namespace) -> dict[str, list[str]]:
-    groups = group_journals(sorted(os.listdir(path)))
-    if args.prefix is not None:
-        groups = {p: j for p, j in groups.items() if p == args.prefix}
-    return {prefix: [j.name for j in journals] for prefix, journals in groups.items()}
-
-
-def reset_undo_text(written: list[str]) -> str:
-    """What ``reset`` of a pickup directory wrote, and how to undo it."""
-    if not written:
-        return "nothing written: no outstanding work"
-    files = " ".join(shlex.quote(w) for w in written)
-    return f"wrote {files}\nto undo (the work becomes outstanding again): rm {files}"
-
-
 def run_reset(args: argparse.Namespace) -> int:
     """Reset a folder queue or a pickup directory."""
     path = existing_dir(args.path)
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        reader = JournalReader(path, skip_corrupt=False, progress=None)
-        groups = group_journals(names)
-        works = [reader.work(p, j) for p, j in groups.items() if args.prefix in (None, p)]
-        left = sum(len(w.outstanding) for w in works)
-        confirm(f"{path}: mark {left} outstanding record(s) as completed?", yes=args.yes)
-        written = []
-        for work in works:
-            if work.outstanding:
-                name = journal_file_name(work.prefix, "completed", os.getpid())
-                writer = JournalWriter(os.path.join(path, name), "fsync")
-                writer.append_many(work.outstanding)
-                writer.close()
-                written.append(os.path.join(path, name))
-                log.info(
-                    "%s: %d outstanding records journalled as completed in %s",
-                    work.prefix,
-                    len(work.outstanding),
-                    name,
-                )
-        print(f"{path}: {left} outstanding record(s) marked completed")
-        print(reset_undo_text(written))
-        return EXIT_OK
+    if pickup_view.is_pickup_directory(path):
+        return pickup_view.reset(path, args)
     ext = extension_of(path, args.extension)
     refuse_prefix(path, args.prefix)
     admin = FolderAdmin(path, ext)  # no producer: a killed reset leaves no marker behind
@@ -134,14 +92,8 @@ def run_purge(args: argparse.Namespace) -> int:
     if broker.is_broker_url(args.path):
         return broker.run_purge(args)
     path = existing_dir(args.path)
-    names = sorted(os.listdir(path))
-    if group_journals(names):
-        journals = [n for names_ in _prefixes(path, args).values() for n in names_]
-        confirm(f"{path}: delete {len(journals)} journal file(s)?", yes=args.yes)
-        for name in journals:
-            os.unlink(os.path.join(path, name))
-        print(f"{path}: deleted {len(journals)} journal file(s)")
-        return EXIT_OK
+    if pickup_view.is_pickup_directory(path):
+        return pickup_view.purge(path, args)
     ext = extension_of(path, args.extension)
     refuse_prefix(path, args.prefix)
     confirm(f"{path}: delete every *{ext} message, claim and marker?", yes=args.yes)

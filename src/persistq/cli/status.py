@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from persistq.cli import broker, gauges, manifest
+from persistq import pickup
+from persistq.cli import broker, gauges, manifest, pickup_view
 from persistq.cli.common import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -30,10 +31,8 @@ from persistq.cli.folder import (
     owner_state,
 )
 from persistq.cli.folder_health import not_a_queue, producer_owner
-from persistq.cli.pickup import JournalReader, PrefixWork, group_journals
 from persistq.cli.schedule import render_status, status_report
 from persistq.folder.names import Kind, Owner, classify, marker_kind, marker_producer, parse_wip
-from persistq.processes import pid_alive
 from persistq.schedule.status import is_state_dir
 
 EXAMPLES = """\
@@ -82,72 +81,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(run=run)
 
 
-def pickup_report(path: str, works: Sequence[PrefixWork], alive: Callable[[int], bool]) -> Report:
-    """The status of a pickup directory from the tally of each prefix.
-
-    A prefix is stuck when it has outstanding work and none of its writers is alive.
-    """
-    prefixes = []
-    problems = []
-    for work in works:
-        live = [pid for pid in work.writers if alive(pid)]
-        stuck = bool(work.outstanding) and not live
-        if stuck:
-            problems.append(
-                f"{work.prefix}: {len(work.outstanding)} outstanding and no writer alive; "
-                f"requeue with previous_pickup_dir={path!r} (see: persistq requeue {path})"
-            )
-        problems.extend(work.corrupt)
-        prefixes.append(
-            {
-                "prefix": work.prefix,
-                "journals": work.journals,
-                "requested": work.requested,
-                "completed": work.completed,
-                "outstanding": len(work.outstanding),
-                "writers": list(work.writers),
-                "live_writers": live,
-                "stuck": stuck,
-            }
-        )
-    return {
-        "kind": "pickup",
-        "path": path,
-        "healthy": not problems,
-        "prefixes": prefixes,
-        "problems": problems,
-    }
-
-
-def render_pickup(report: Report) -> str:
-    """The text form of :func:`pickup_report`."""
-    rows = []
-    for p in report["prefixes"]:
-        dead = len(p["writers"]) - len(p["live_writers"])
-        writers = f"{len(p['live_writers'])} alive, {dead} dead"
-        rows.append(
-            [p["prefix"], p["journals"], p["requested"], p["completed"], p["outstanding"], writers]
-        )
-    lines = [
-        f"pickup directory {report['path']}",
-        format_table(
-            ["PREFIX", "JOURNALS", "REQUESTED", "COMPLETED", "OUTSTANDING", "WRITERS"], rows
-        ),
-    ]
-    return "\n".join(lines + _verdict(report))
-
-
 def _verdict(report: Report) -> list[str]:
     if report["healthy"]:
         return ["", "healthy"]
     return ["", "PROBLEMS:", *(f"  - {problem}" for problem in report["problems"])]
-
-
-def pickup_status(path: str, names: list[str]) -> Report:
-    """Read the journals among ``names`` in ``path`` and report on them."""
-    reader = JournalReader(path, skip_corrupt=True, progress=None)
-    works = [reader.work(prefix, journals) for prefix, journals in group_journals(names).items()]
-    return pickup_report(path, works, pid_alive)
 
 
 def folder_report(
@@ -290,7 +227,7 @@ def render_none(report: Report) -> str:
 def folder_status(path: str, extension: str | None) -> Report:
     """List queue folder ``path`` and report on it (kind ``"none"`` if it is no queue)."""
     ext = extension_of(path, extension)
-    reason = not_a_queue(path, ext, lambda names: bool(group_journals(names)))
+    reason = not_a_queue(path, ext, lambda names: bool(pickup.prefixes(names)))
     if reason is not None:
         return {"kind": "none", "path": path, "healthy": False, "problems": [reason]}
     return folder_report(
@@ -303,6 +240,11 @@ def folder_status(path: str, extension: str | None) -> Report:
         list_entries(os.path.join(path, FAILED_FOLDER)),
         lambda producer: producer_owner(path, producer),
     )
+
+
+def render_pickup(report: Report) -> str:
+    """The text form of a pickup directory's report."""
+    return "\n".join([pickup_view.render_status(report), *_verdict(report)])
 
 
 RENDER: dict[str, Callable[[Report], str]] = {
@@ -320,8 +262,8 @@ def read_report(path: str, extension: str | None) -> Report:
     names = sorted(os.listdir(path))
     if is_state_dir(path):
         return status_report(path)
-    if group_journals(names):
-        return pickup_status(path, names)
+    if pickup.prefixes(names):
+        return pickup_view.status(path)
     return folder_status(path, extension)
 
 

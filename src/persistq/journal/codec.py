@@ -16,23 +16,38 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
+from persistq.errors import RecordError
+
+__all__ = [
+    "HEADER",
+    "RecordError",
+    "checked_payloads",
+    "decode_payload",
+    "decode_payloads",
+    "decode_record",
+    "encode_payload",
+    "encode_record",
+    "escape_field",
+    "frame_payload",
+    "plain_payload",
+    "record_payload",
+    "unescape_field",
+]
+
 HEADER: Final = b"#persistq-journal 1\n"
 """First line of every journal persistq writes."""
 
-_ESCAPES: Final = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES: Final = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 _CRC_WIDTH: Final = 8
-
-
-class RecordError(ValueError):
-    """A line is not a valid record (bad checksum, bad escape, bad framing)."""
+_FRAME: Final = _CRC_WIDTH + 1  # the checksum and its tab, before the payload
 
 
 def escape_field(field: str) -> str:
-    """Return ``field`` with backslash, tab, LF and CR escaped."""
-    if "\\" not in field and "\t" not in field and "\n" not in field and "\r" not in field:
-        return field
-    return "".join(_ESCAPES.get(ch, ch) for ch in field)
+    """Return ``field`` with backslash, tab, LF and CR escaped (four scans in C: well
+    under a microsecond for a file name)."""
+    if "\\" in field:
+        field = field.replace("\\", "\\\\")
+    return field.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def unescape_field(text: str) -> str:
@@ -63,9 +78,14 @@ def encode_payload(fields: Sequence[str]) -> bytes:
     Equal field lists have equal payloads, so payloads can stand for messages."""
     if not fields:
         raise RecordError("a record needs at least one field")
-    if len(fields) == 1:  # the common case, without a generator and a join
-        return escape_field(fields[0]).encode("utf-8")
-    return "\t".join(map(escape_field, fields)).encode("utf-8")
+    text = escape_field(fields[0]) if len(fields) == 1 else "\t".join(map(escape_field, fields))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"field text {exc.object[exc.start : exc.end]!r} cannot be written as UTF-8 "
+            f"({exc.reason}: a lone surrogate?)"
+        ) from None
 
 
 def frame_payload(payload: bytes) -> bytes:
@@ -75,18 +95,21 @@ def frame_payload(payload: bytes) -> bytes:
 
 def encode_record(fields: Sequence[str]) -> bytes:
     """Return the journal line (with its trailing LF) for a non-empty list of fields."""
-    if len(fields) == 1 and fields[0].isprintable() and "\\" not in fields[0]:
-        payload = fields[0].encode("utf-8")  # the common case: nothing to escape
-    else:
-        payload = encode_payload(fields)
-    return frame_payload(payload)
+    return frame_payload(encode_payload(fields))
+
+
+def checked_payloads(lines: Sequence[bytes]) -> list[bytes]:
+    """The payloads of those ``lines`` (without LF) whose checksum matches, in order
+    (the reader's per-record path: one comprehension, no call per line)."""
+    crc32 = zlib.crc32
+    return [p for line in lines if b"%08x\t" % crc32(p := line[_FRAME:]) == line[:_FRAME]]
 
 
 def record_payload(line: bytes) -> bytes:
     """Return the payload of one checksummed line (with or without its LF)."""
     if line[-1:] == b"\n":
         line = line[:-1]
-    payload = line[_CRC_WIDTH + 1 :]
+    payload = line[_FRAME:]
     if line[_CRC_WIDTH : _CRC_WIDTH + 1] != b"\t":
         raise RecordError("record is too short or lacks its checksum")
     if b"%08x" % zlib.crc32(payload) != line[:_CRC_WIDTH]:
@@ -102,6 +125,11 @@ def plain_payload(line: bytes) -> bytes:
         line = line[:-1]
     if b"\x00" in line and not line.strip(b"\x00"):
         raise RecordError("line is zero fill, not a record")
+    if not line.isascii():
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError(f"line is not UTF-8 (Latin-1?): {exc}") from None
     if b"\\" in line or b"\r" in line:
         line = line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
     return line

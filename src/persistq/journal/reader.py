@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Literal, TypeAlias
 
@@ -13,10 +12,12 @@ from persistq.errors import JournalCorruptError
 from persistq.journal.codec import (
     HEADER,
     RecordError,
+    checked_payloads,
     decode_payloads,
     plain_payload,
     record_payload,
 )
+from persistq.journal.opening import open_regular
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,10 @@ _BLOCK = 1 << 20
 
 
 def iter_payload_blocks(
-    path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise"
+    path: str | os.PathLike[str],
+    *,
+    on_corrupt: OnCorrupt = "raise",
+    skipped: list[int] | None = None,
 ) -> Iterator[list[bytes]]:
     """Yield, a block at a time, the payload (see ``codec.encode_payload``) of each
     complete record of the journal at ``path``, in order.
@@ -39,31 +43,35 @@ def iter_payload_blocks(
     valid record is handled as ``on_corrupt`` says; with ``raise`` nothing after the
     first corrupt line is yielded and the error names every corrupt line. Plain PyMPX
     journals (no header, no checksummed record among the first lines) are read line by
-    line without checksums; a persistq journal whose header is damaged is not.
+    line without checksums (a line that is not UTF-8 is corrupt; lines may end in LF,
+    CR LF or CR alone); a persistq journal whose header is damaged is not. Only a
+    regular file is opened (NotRegularFileError otherwise, never a hang on a FIFO).
+    With ``skip``, the numbers of the skipped lines are added to ``skipped`` if given.
     """
     name = os.fspath(path)
     corrupt: list[int] = []
     zero_fill: list[int] = []  # held back: corrupt if good lines follow, torn tail if not
-    crc32 = zlib.crc32
-    with open(name, "rb") as f:
+    with open(open_regular(name, os.O_RDONLY), "rb") as f:
         checked, number = _sniff(f)
         if checked is None:
             return
         payload_of = _checked_or_none if checked else _plain_or_none
-        for lines in _blocks(name, f):
+        for lines in _blocks(name, f, b"\n" if checked else _line_end(f)):
             if checked:  # the common case, kept tight: every journal line passes here
-                good = [p for line in lines if b"%08x\t" % crc32(p := line[9:]) == line[:9]]
+                good = checked_payloads(lines)
             else:
                 good = [p for p in map(payload_of, lines) if p is not None]
             if len(good) != len(lines) or zero_fill:
                 good = _sift(name, lines, number, payload_of, zero_fill, corrupt, on_corrupt)
             number += len(lines)
-            if not corrupt:
+            if not corrupt or on_corrupt == "skip":
                 yield good
     if zero_fill:
         log.info("%s:%d: ignoring a zero-filled tail", name, zero_fill[0])
-    if corrupt:
+    if corrupt and on_corrupt == "raise":
         raise JournalCorruptError(name, corrupt)
+    if skipped is not None:
+        skipped.extend(corrupt)
 
 
 def iter_records(
@@ -142,12 +150,21 @@ def _is_record(line: bytes) -> bool:
     return line.endswith(b"\n")
 
 
-def _blocks(name: str, f: BinaryIO) -> Iterator[list[bytes]]:
-    """Yield the complete lines (without LF) of ``f``, a block at a time; a last line
-    without its LF is a torn record and is dropped."""
+def _line_end(f: BinaryIO) -> bytes:
+    """The line end of a plain journal: CR where its first block holds CRs and no LF
+    (an old Mac editor's file), else LF (CR LF lines lose their CR in ``plain_payload``)."""
+    start = f.tell()
+    head = f.read(_BLOCK)
+    f.seek(start)
+    return b"\r" if b"\r" in head and b"\n" not in head else b"\n"
+
+
+def _blocks(name: str, f: BinaryIO, end: bytes) -> Iterator[list[bytes]]:
+    """Yield the complete lines (without their ``end``) of ``f``, a block at a time; a
+    last line without its line end is a torn record and is dropped."""
     rest = b""
     while block := f.read(_BLOCK):
-        lines = (rest + block).split(b"\n")
+        lines = (rest + block).split(end)
         rest = lines.pop()
         yield lines
     if rest:
@@ -155,11 +172,10 @@ def _blocks(name: str, f: BinaryIO) -> Iterator[list[bytes]]:
 
 
 def _report(name: str, numbers: list[int], corrupt: list[int], on_corrupt: OnCorrupt) -> None:
-    if on_corrupt == "raise":
-        corrupt.extend(numbers)
-    else:
+    if on_corrupt == "skip":
         for n in numbers:
             log.warning("%s:%d: skipped a corrupt record", name, n)
+    corrupt.extend(numbers)
     numbers.clear()
 
 

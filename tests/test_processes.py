@@ -1,0 +1,52 @@
+"""Liveness of processes on this host: never "dead" for a process that runs but /proc
+does not show (``hidepid=2``), and writer tokens that tell PID namespaces apart."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from persistq import processes
+from tests.cli.helpers import dead_pid
+
+
+def hide_proc_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc as mounted with hidepid=2: other processes' entries are not there."""
+    real_open = builtins.open
+
+    def hiding_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        mine = ("/proc/self/stat", f"/proc/{os.getpid()}/stat")
+        hidden = isinstance(file, str) and file.startswith("/proc/") and file.endswith("/stat")
+        if hidden and file not in mine:
+            raise FileNotFoundError(2, "No such file or directory", file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", hiding_open)
+
+
+def test_a_live_process_that_proc_hides_is_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        gone = dead_pid()
+        hide_proc_entries(monkeypatch)
+        assert processes.pid_alive(sleeper.pid)  # /proc hides it; kill(pid, 0) finds it
+        assert processes.process_start(sleeper.pid) == 0  # start unknown
+        assert not processes.pid_alive(gone)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_writer_tokens_name_this_namespace_and_start() -> None:
+    token = processes.writer_token()
+    namespace, start = token.split("-")
+    assert namespace == processes.namespace_id() and len(namespace) == 8
+    assert int(start) == processes.process_start(os.getpid())
+    assert processes.token_liveness(os.getpid(), token) == "alive"
+    assert processes.token_liveness(os.getpid(), f"{namespace}-1") == "dead"  # PID reused
+    assert processes.token_liveness(os.getpid(), "0badc0de-1") == "unknown"  # elsewhere
