@@ -40,6 +40,16 @@ def test_a_zero_filled_tail_is_ignored(tmp_path: Path) -> None:
     assert read_records(path) == [("one",)]
 
 
+def test_reserved_zeros_are_not_reported_as_a_torn_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="persistq.journal.reader")
+    read_records(write(tmp_path / "j.tsv", HEADER, rec("one"), b"\x00" * 4096))
+    assert "torn" not in caplog.text
+    read_records(write(tmp_path / "k.tsv", HEADER, rec("one"), rec("two")[:5] + b"\x00" * 99))
+    assert "ignoring a torn last record of 5 bytes" in caplog.text
+
+
 def test_a_torn_header_means_an_empty_journal(tmp_path: Path) -> None:
     assert read_records(write(tmp_path / "j.tsv", HEADER[:7])) == []
     assert read_records(write(tmp_path / "k.tsv")) == []

@@ -167,8 +167,9 @@ def _blocks(name: str, f: BinaryIO, end: bytes) -> Iterator[list[bytes]]:
         lines = (rest + block).split(end)
         rest = lines.pop()
         yield lines
-    if rest:
-        log.info("%s: ignoring a torn last record of %d bytes", name, len(rest))
+    torn = rest.rstrip(b"\0")  # zeros alone are the space a mapped journal reserved
+    if torn:
+        log.info("%s: ignoring a torn last record of %d bytes", name, len(torn))
 
 
 def _report(name: str, numbers: list[int], corrupt: list[int], on_corrupt: OnCorrupt) -> None:
