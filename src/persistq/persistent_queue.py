@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from multiprocessing.context import BaseContext
-from types import TracebackType
 from typing import Any
 
 from persistq._journals import JournalPair, ProcessJournals
@@ -22,6 +21,7 @@ from persistq.errors import PersistqError, UpstreamFailureError
 from persistq.journal.naming import JournalKind, check_prefix
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
+from persistq.lifecycle import ProducerContext
 from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.pickup import recovery
 from persistq.sentinels import DONE, FAILED
@@ -29,7 +29,7 @@ from persistq.sentinels import DONE, FAILED
 log = logging.getLogger(__name__)
 
 
-class PersistentQueue:
+class PersistentQueue(ProducerContext):
     """A ``multiprocessing.JoinableQueue`` that journals every ``put`` to a *requested*
     file and every ``task_done`` to a *completed* file (one pair per process, in
     ``current_pickup_dir``), so that a later run's ``requeue_unprocessed_work()`` puts
@@ -163,17 +163,6 @@ class PersistentQueue:
         pair = self._journals()
         if pair is not None:
             pair.close(kind)
-
-    def __enter__(self) -> PersistentQueue:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._end(DONE if exc_type is None else FAILED)
 
     # -- consumer side -------------------------------------------------------------
 
