@@ -78,3 +78,35 @@ def test_an_unreachable_broker_is_a_one_line_error() -> None:
     done = persistq("status", "amqp://guest:guest@127.0.0.1:1/%2F/q")
     assert done.returncode == 2
     assert "cannot connect" in done.stderr and "guest:guest" not in done.stderr
+
+
+def test_prometheus_gauges_of_a_broker_queue_beside_a_folder(
+    broker: Node, queue_name: str, tmp_path: Any
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    url = f"{broker.url}/{queue_name}"
+    producer = RabbitMQQueue(broker.url, queue_name)
+    for n in range(2):
+        producer.put(f"m{n}")
+    folder = tmp_path / "q"
+    folder.mkdir()
+    (folder / "a.tsv").write_text("x\n")
+    done = persistq("status", "--prometheus", url, str(folder))
+    assert done.returncode == 0, done.stderr
+    got = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(done.stdout)
+        for s in family.samples
+    }
+    shown = broker_report(
+        url,
+        {"ready": 0, "consumers": 0, "dead_lettered": 0, "dead_queue": ""},
+        None,
+        ControlState(),
+    )["url"]
+    assert got[("persistq_broker_messages", (("path", shown), ("state", "ready")))] == 2
+    assert got[("persistq_broker_producers", (("path", shown), ("state", "open")))] == 1
+    assert got[("persistq_status_healthy", (("kind", "rabbitmq"), ("path", shown)))] == 1
+    assert ("persistq_status_healthy", (("kind", "folder"), ("path", str(folder)))) in got
+    producer.close()

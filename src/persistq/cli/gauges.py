@@ -150,17 +150,54 @@ def gauges_of_pickup(report: Report) -> list[Gauge]:
     return gauges
 
 
+def gauges_of_broker(report: Report) -> list[Gauge]:
+    """A broker queue: messages ready, unacknowledged (when the management API told)
+    and dead-lettered, its consumers, and its producers by state."""
+    labels = (("path", report["url"]),)
+    messages = "Messages of a broker queue, by state."
+    gauges = [
+        Gauge("broker_messages", messages, (*labels, ("state", "ready")), report["ready"]),
+        Gauge(
+            "broker_messages",
+            messages,
+            (*labels, ("state", "dead_lettered")),
+            report["dead_lettered"],
+        ),
+        Gauge("broker_consumers", "Consumers of a broker queue.", labels, report["consumers"]),
+    ]
+    if report["unacknowledged"] is not None:
+        gauges.append(
+            Gauge(
+                "broker_messages",
+                messages,
+                (*labels, ("state", "unacknowledged")),
+                report["unacknowledged"],
+            )
+        )
+    for state, producers in report["producers"].items():
+        gauges.append(
+            Gauge(
+                "broker_producers",
+                "Producers of a broker queue, by state (open, closed, failed, gone).",
+                (*labels, ("state", state)),
+                len(producers),
+            )
+        )
+    return gauges
+
+
 GAUGES_OF: dict[str, Callable[[Report], list[Gauge]]] = {
     "schedules": gauges_of_schedule_state,
     "folder": gauges_of_folder,
     "pickup": gauges_of_pickup,
+    "rabbitmq": gauges_of_broker,
 }
 """The gauge function of each kind of ``persistq status`` report."""
 
 
 def gauges_of(report: Report) -> list[Gauge]:
     """The gauges of one report: its read model's, then its health and problem count."""
-    labels = (("path", report["path"]), ("kind", report["kind"]))
+    labels = (("path", report.get("path") or report["url"]), ("kind", report["kind"]))
     return [
         *GAUGES_OF[report["kind"]](report),
         Gauge(

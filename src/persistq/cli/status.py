@@ -267,18 +267,25 @@ def read_report(path: str, extension: str | None) -> Report:
     return folder_status(path, extension)
 
 
+def read_any(path: str, args: argparse.Namespace) -> Report:
+    """The report of ``path``, a folder or the URL of a broker queue."""
+    if broker.is_broker_url(path):
+        return broker.status(path, args.management)
+    return read_report(existing_dir(path), args.extension)
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the status of ``args.path``; 0 if healthy, 1 if not; with
     ``--prometheus``, the gauges of every PATH, 0 once written."""
+    if args.prometheus:
+        return gauges.write([read_any(path, args) for path in args.path], args.output)
     if any(broker.is_broker_url(path) for path in args.path):
-        if len(args.path) > 1 or args.prometheus or args.files:
-            raise CliError("a broker URL is shown alone, without --prometheus or --files")
+        if len(args.path) > 1 or args.files:
+            raise CliError("a broker URL is shown alone (or among --prometheus PATHs)")
         return broker.run_status(args.path[0], args)
     if args.files:
         return manifest.run(args)
     paths = [existing_dir(path) for path in args.path]
-    if args.prometheus:
-        return gauges.write([read_report(path, args.extension) for path in paths], args.output)
     if len(paths) > 1 or args.output:
         raise CliError("several PATHs and --output need --prometheus")
     report = read_report(paths[0], args.extension)
