@@ -22,28 +22,17 @@ class SlotObserver(Protocol):
     ) -> None:
         """``schedule`` of queue folder ``queue`` is up to date: its last slot put (None
         before the first) and its next slot (None if there is none)."""
+        return None  # the default: nothing to do
 
     def put(self, queue: str, schedule: str, slot: dt.datetime) -> None:
         """A trigger file for ``slot`` was put into ``queue``."""
+        return None  # the default: nothing to do
 
     def skipped(self, queue: str, schedule: str, slots: Sequence[dt.datetime]) -> None:
         """``slots`` were missed (no scheduler ran) and skipped, as catch_up says."""
+        return None  # the default: nothing to do
 
 
-class NoObserver:
-    """A :class:`SlotObserver` that ignores everything (the default)."""
-
-    def checked(
-        self,
-        queue: str,
-        schedule: str,
-        last_slot: dt.datetime | None,
-        next_slot: dt.datetime | None,
-    ) -> None:
-        """Ignored."""
-
-    def put(self, queue: str, schedule: str, slot: dt.datetime) -> None:
-        """Ignored."""
-
-    def skipped(self, queue: str, schedule: str, slots: Sequence[dt.datetime]) -> None:
-        """Ignored."""
+class NoObserver(SlotObserver):
+    """A :class:`SlotObserver` that ignores everything (the default): the protocol's
+    methods do nothing."""
