@@ -69,6 +69,7 @@ class Host:
             start_new_session=True,
         )
         self._init_pid: int | None = None
+        self._pidfd: int | None = None
         self._namespace: str | None = None
 
     @property
@@ -78,9 +79,10 @@ class Host:
             deadline = time.monotonic() + 30
             while (child := _child_of(self.proc.pid)) is None:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"host {self.name} did not start (unshare gone)")
+                    raise RuntimeError(f"host {self.name} is not running (unshare gone)")
                 time.sleep(0.002)
             self._init_pid = child
+            self._pidfd = os.pidfd_open(child)  # signals never reach a later owner of the PID
         return self._init_pid
 
     @property
@@ -101,19 +103,26 @@ class Host:
                         found.append(int(entry))
         return found
 
-    def kill(self) -> None:
+    def kill(self) -> bool:
         """SIGKILL the host's PID 1: the kernel kills every process of the namespace.
-        Returns once they are all gone."""
+        Returns once they are all gone; False if the host had ended already."""
         _ = self.namespace  # known before PID 1 goes, so members() still works
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.init_pid, signal.SIGKILL)
+        assert self._pidfd is not None
+        try:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            landed = False
+        else:
+            landed = True
         self.proc.wait(timeout=30)
         deadline = time.monotonic() + 30
         while self.members() and time.monotonic() < deadline:
             time.sleep(0.005)
+        return landed
 
-    def pause(self) -> None:
-        """SIGSTOP every process of the host; returns once all of them are stopped."""
+    def pause(self) -> bool:
+        """SIGSTOP every process of the host; returns once all of them are stopped, or
+        False if the host had ended already."""
         stopped: set[int] = set()
         deadline = time.monotonic() + 30
         while True:  # a process forked while we walk is caught by the next pass
@@ -122,9 +131,11 @@ class Host:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGSTOP)
             stopped |= members
+            if not stopped:
+                return False
             stopping = all(_state(pid) in ("T", "Z", None) for pid in members)
             if stopping and set(self.members()) <= stopped:
-                return
+                return True
             if time.monotonic() > deadline:
                 raise RuntimeError(f"host {self.name} did not stop")
             time.sleep(0.001)
@@ -146,6 +157,9 @@ class Host:
         if self.proc.poll() is None:
             self.resume()
             self.kill()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
 
 def _child_of(parent: int) -> int | None:
