@@ -1,5 +1,6 @@
 """A reader with a lease answers DONE only once the claims of owners it cannot see (other
-hosts, other PID namespaces) are finished by them or taken back after their lease.
+hosts, other PID namespaces) are finished by them or taken back after their lease, or
+have been kept alive by their owner's heartbeat for a whole lease.
 
 Otherwise a host killed while holding claims strands them: every survivor answers DONE
 before its lease runs out, and nobody takes the claims back in that run.
@@ -7,6 +8,7 @@ before its lease runs out, and nobody takes the claims back in that run.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -57,6 +59,28 @@ def test_done_comes_as_soon_as_the_owner_elsewhere_finishes(tmp_path: Path) -> N
     assert time.monotonic() - started < 10
     assert beat.exists()
     finisher.join()
+
+
+def test_done_waits_one_lease_at_most_for_an_owner_that_keeps_beating(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    wip, beat = claimed_elsewhere(qdir, "x.tsv")
+    stop = threading.Event()
+
+    def keep_beating() -> None:  # a live host that holds its claim, say while it waits too
+        while not stop.wait(0.1):
+            os.utime(beat)
+
+    beating = threading.Thread(target=keep_beating)
+    beating.start()
+    try:
+        r = ReadableFolderQueue(qdir, lease_seconds=LEASE)
+        started = time.monotonic()
+        assert r.get(timeout=10_000) is DONE
+        assert LEASE * 0.9 <= time.monotonic() - started < LEASE * 4
+        assert wip.exists()  # a live owner's claim is never taken
+    finally:
+        stop.set()
+        beating.join()
 
 
 def test_waiting_for_a_lease_still_ends_at_the_timeout(tmp_path: Path) -> None:

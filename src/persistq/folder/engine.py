@@ -59,6 +59,8 @@ class ReaderProcess:
         self.schedule = WakeSchedule()
         self.heartbeat: str | None = None
         self.recovered = False
+        self.waiting_since: float | None = None
+        """When this process began waiting before DONE for claims held elsewhere."""
 
     def get(self, reader: FolderReader, timeout: float | None) -> list[str] | Sentinel:
         """The wip paths of the next batch ``reader`` claims, DONE or FAILED; Empty after
@@ -107,7 +109,7 @@ class ReaderProcess:
         elif action is Action.FINISH:
             if reader.recover_abandoned():
                 self.schedule.list_soon()
-            elif (left := reader.lease_wait()) is not None:
+            elif (left := self._lease_wait(reader)) is not None:
                 self._await_lease(reader, left, deadline)
             else:
                 reader.finishing(view)
@@ -122,6 +124,21 @@ class ReaderProcess:
         else:
             time.sleep(step.seconds)
         return None
+
+    def _lease_wait(self, reader: FolderReader) -> float | None:
+        """How long to wait before DONE for claims held where this process cannot see:
+        until the first one's lease runs out, for one lease at most. By then the claims
+        of a host that was dead when the wait began have all come back; an owner that
+        still holds them is beating, so alive (and two readers that each hold a claim
+        while they wait for the other's do not wait for ever)."""
+        left = reader.lease_wait()
+        if left is None or reader.lease_seconds is None:
+            return None
+        now = time.monotonic()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        cap = self.waiting_since + reader.lease_seconds - now
+        return None if cap <= 0 else min(left, cap)
 
     def _await_lease(self, reader: FolderReader, left: float, deadline: float | None) -> None:
         """Before DONE, wait while an owner this process cannot see holds claims within
@@ -172,6 +189,7 @@ class ReaderProcess:
             )
             if isinstance(result, Claimed):
                 self._holding(reader)
+                self.waiting_since = None  # work again: a later DONE may wait anew
                 if view.watcher is not None and self.schedule.pause_for(len(view.index)):
                     view.watcher.pause()
                 return list(result.wips)

@@ -51,7 +51,8 @@ class FolderReader(FolderQueueBase):
     the first retry, doubling per attempt; other files are not held up),
     ``lease_seconds`` (claims and producers of other hosts are judged dead when their
     heartbeat is older than this; every process sharing the folder must then use it;
-    DONE waits until claims held elsewhere are finished or taken back),
+    DONE waits, one lease at most, until claims held elsewhere are finished or
+    taken back),
     ``failed_directory`` (default ``<path>/failed``).
     """
 
@@ -224,7 +225,7 @@ class FolderReader(FolderQueueBase):
     def lease_wait(self) -> float | None:
         """Seconds until the first lease runs out among the claims of owners this process
         cannot see (other hosts, PID namespaces); None when none is held within its lease.
-        Before DONE, a reader with ``lease_seconds`` waits for these."""
+        Before DONE, a reader with ``lease_seconds`` waits for these (one lease at most)."""
         return lease_wait(self.path, self._names(Kind.WIP), self.lease_seconds)
 
     def _settle(self, claims: list[Abandoned]) -> list[Abandoned]:
