@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from persistq.processes import process_start
+
 REPO = Path(__file__).resolve().parents[1]
 UNSHARE = ("unshare", "--uts", "--pid", "--net", "--mount-proc", "--fork", "--")
 
@@ -69,6 +71,9 @@ class Host:
             start_new_session=True,
         )
         self._init_pid: int | None = None
+        self.started = 0
+        """When PID 1 started, in clock ticks after boot (known with :attr:`init_pid`):
+        every process of the host started no sooner."""
         self._pidfd: int | None = None
         self._namespace: str | None = None
 
@@ -83,6 +88,7 @@ class Host:
                 time.sleep(0.002)
             self._init_pid = child
             self._pidfd = os.pidfd_open(child)  # signals never reach a later owner of the PID
+            self.started = process_start(child) or 0
         return self._init_pid
 
     @property

@@ -75,12 +75,16 @@ class Chain:
         """Messages and claims in the queue folder (markers and heartbeats are not work)."""
         return sorted(n for n in os.listdir(self.queue) if n.endswith((EXTENSION, ".wip")))
 
-    def claims_of(self, realm: str) -> tuple[str, ...]:
-        """The wip names in the queue whose owner lives in ``realm``."""
+    def claims_of(self, host: Host, realm: str) -> tuple[str, ...]:
+        """The wip names in the queue whose owner runs on ``host`` (of ``realm``). The
+        kernel reuses PID namespace numbers, so a host killed earlier may have had the
+        same realm: its processes started before this host's PID 1."""
         return tuple(
             name
             for name in sorted(os.listdir(self.queue))
-            if (wip := parse_wip(name)) is not None and wip.owner.realm == realm
+            if (wip := parse_wip(name)) is not None
+            and wip.owner.realm == realm
+            and wip.owner.start >= host.started
         )
 
 
@@ -223,7 +227,7 @@ def _inject(
     label = rng.choice(CONSUMER_HOSTS)
     host, realm = hosts[label], realms[label]
     claims: tuple[str, ...] = ()
-    if anytime or not _waits_for(lambda: bool(chain.claims_of(realm))):
+    if anytime or not _waits_for(lambda: bool(chain.claims_of(host, realm))):
         time.sleep(rng.uniform(0, STARTUP_SECONDS + work))
         at = time.time()
     else:
@@ -232,13 +236,13 @@ def _inject(
     if plan == "kill a consumer host":
         if not host.kill():
             return None
-        claims = chain.claims_of(realm)
+        claims = chain.claims_of(host, realm)
         report.kills += 1
         report.mid_work_kills += bool(claims)
         return Fault(run, "kill", label, at, claims=claims)
     if not claims and not host.pause():
         return None
-    claims = chain.claims_of(realm)
+    claims = chain.claims_of(host, realm)
     report.pauses += 1
     deadline = at + 6 * LEASE
     while time.time() < at + 1.5 * LEASE or (
@@ -261,11 +265,11 @@ def _stop_holding_claims(chain: Chain, host: Host, realm: str) -> tuple[float, C
         at = time.time()
         if not host.pause():
             break
-        claims = chain.claims_of(realm)
+        claims = chain.claims_of(host, realm)
         if claims:
             break
         host.resume()
-        _waits_for(lambda: bool(chain.claims_of(realm)))
+        _waits_for(lambda: bool(chain.claims_of(host, realm)))
     return at, claims
 
 
