@@ -27,6 +27,9 @@ class HostsReport(ChainReport):
     late_finishes: int = 0
     """task_done calls of paused hosts that found their claim taken back (refused)."""
     taken_back: int = 0
+    lost_before_get: int = 0
+    """Claims taken from a host stopped inside ``get()``, between the rename that claimed
+    the file and ``get`` returning it: the host finds the file gone and never works on it."""
     seen_dead: int = 0
     """Take-backs without waiting for the lease: a later host got the dead one's PID
     namespace number (the kernel reuses them), so its readers saw the owner was dead."""
@@ -104,12 +107,17 @@ def audit(
     _late_finishes(report, of_kind["lost"], by_host)
     taken = _take_backs(report, of_kind["takeback"], owners, realms, by_host, threshold)
     refused = {(e.run, e.label, e.rest[1]) for e in of_kind["lost"]}
+    loaded = {(e.run, e.label, e.rest[1]) for e in of_kind["load"]}
     finished = {(e.run, e.label, e.rest[1]) for e in of_kind["done"]}
     for fault in faults:
         for wip in fault.claims:
             key = (fault.run, fault.label, _item(wip))
             if fault.kind == "kill" and wip not in taken:
                 report.violations.append(f"{wip} of killed host {fault.label} never taken back")
+            elif fault.kind == "pause" and wip in taken and key in finished:
+                report.violations.append(f"{wip} was taken back, yet its host completed it")
+            elif fault.kind == "pause" and wip in taken and key not in loaded:
+                report.lost_before_get += 1  # stopped inside get(): it never had the work
             elif fault.kind == "pause" and wip in taken and key not in refused:
                 report.violations.append(f"{wip} was taken back; its late task_done went unseen")
             elif fault.kind == "pause" and wip not in taken and key not in finished:
@@ -204,10 +212,11 @@ def _failures(
 def hosts_table(reports: list[HostsReport]) -> str:
     """What only the hosts campaign measures, as a Markdown table, one row per family."""
     lines = [
-        "| family | pauses | late task_done refused | claims taken back | taken back after "
+        "| family | pauses | late task_done refused | claim gone before get() returned "
+        "| claims taken back | taken back after "
         "(s, min-max) | seen dead by a reused PID namespace | producer death seen after "
         "(s, min-max) | PIDs shared by two hosts |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for family in dict.fromkeys(r.family for r in reports):
         rows = [r for r in reports if r.family == family]
@@ -215,6 +224,7 @@ def hosts_table(reports: list[HostsReport]) -> str:
         failed = [t for r in rows for t in r.failed_after]
         lines.append(
             f"| {family} | {sum(r.pauses for r in rows)} | {sum(r.late_finishes for r in rows)} "
+            f"| {sum(r.lost_before_get for r in rows)} "
             f"| {sum(r.taken_back for r in rows)} | {_span(after)} "
             f"| {sum(r.seen_dead for r in rows)} | {_span(failed)} "
             f"| {sum(r.pid_collisions for r in rows)} |"
