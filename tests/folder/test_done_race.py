@@ -15,6 +15,8 @@ import pytest
 
 from persistq import DONE, ReadableFolderQueue, WritableFolderQueue
 from persistq.folder.names import Kind, classify
+from persistq.folder.view import FolderView
+from persistq.folder.waking import OrderedIndex, Watcher
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,3 +92,45 @@ def test_last_put_then_close_while_a_reader_lists_a_big_folder(
         r.task_done(got)
         assert r.get(timeout=20_000) is DONE
         r.dispose()
+
+
+class _ScriptedWatcher(Watcher):
+    """A watcher whose events are scripted: each take() returns the next batch."""
+
+    def __init__(self, batches: list[list[tuple[str, bool]]]) -> None:  # no observer
+        self.batches = batches
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    @property
+    def paused(self) -> bool:
+        return False
+
+    def take(self) -> list[tuple[str, bool]]:
+        return self.batches.pop(0) if self.batches else []
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_listing_keeps_the_names_events_announced_while_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.tsv").write_text("a")
+    watcher = _ScriptedWatcher([[], [("late.tsv", True)]])  # before, then during the listing
+    view = FolderView(
+        str(tmp_path), ".tsv", OrderedIndex(str), watcher, None, lambda n: None, lambda n: True
+    )
+    real_scandir = os.scandir
+
+    def late_arrival(path: Any) -> Iterator[os.DirEntry[str]]:
+        entries = list(real_scandir(path))
+        (tmp_path / "late.tsv").write_text("late")  # behind the cursor: not listed
+        yield from entries
+
+    monkeypatch.setattr(os, "scandir", late_arrival)
+    view.scan(count_missed=False)
+    assert "a.tsv" in view.index
+    assert "late.tsv" in view.index

@@ -3,6 +3,9 @@ writing (issue 12 #3): Linux leases tell, and the close-write event ends the wai
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +68,26 @@ def test_open_for_writing_sees_writers_and_only_them(tmp_path: Path) -> None:
             assert reading.read() == "x"
     assert not open_for_writing(str(path))
     assert not open_for_writing(str(tmp_path / "gone.tsv"))
+
+
+def test_where_every_lease_is_refused_files_are_still_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An NFSv4 client without a delegation answers EAGAIN to every lease: that must
+    # not look like a writer that never closes.
+    real_fcntl = fcntl.fcntl
+
+    def refuse_leases(fd: int, cmd: int, arg: int = 0) -> Any:
+        if cmd == fcntl.F_SETLEASE:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return real_fcntl(fd, cmd, arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", refuse_leases)
+    qdir = tmp_path / "q"
+    w = WritableFolderQueue(qdir)
+    (qdir / "a.tsv").write_text("a")
+    r = ReadableFolderQueue(qdir)
+    assert isinstance(r.get(timeout=5000), str)
+    assert [n for n in os.listdir(qdir) if "lease-probe" in n] == []
+    w.close()
+    r.dispose()

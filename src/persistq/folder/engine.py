@@ -160,7 +160,7 @@ class ReaderProcess:
     def _list(self, reader: FolderReader) -> None:
         view, schedule = self.view, self.schedule
         schedule.listing_started(view.markers.all_done, view.markers.version)
-        missed, watching = view.scan()
+        missed, watching = view.scan(schedule.proves_missed())
         if view.listings == 1:
             left = len(view.index) or len(view.deferred) or view.claims
             view.markers.ignore_earlier_run(reader.started, bool(left))

@@ -69,7 +69,7 @@ def write_marker(
     return final
 
 
-class NotAMarkerFile(Exception):
+class NotAMarkerFile(MarkerError):
     """A name of a marker that is not a regular file in the folder (a FIFO, a directory,
     a symlink): never opened for reading, never trusted."""
 

@@ -41,7 +41,9 @@ class FolderReader(FolderQueueBase):
     ``get`` wakes on file-system events (watchdog) and falls back to polling; the folder
     listing stays the truth. The first ``get`` of each process, and every DONE, comes
     after taking back the claims of dead owners; constructing a reader changes nothing
-    in the folder. A reader is a context manager: ``with`` ends in :meth:`dispose`.
+    in the folder. A file that a process of this host still has open for writing is
+    claimed only once closed. A reader is a context manager: ``with`` ends in
+    :meth:`dispose`.
 
     Keyword options: ``durability`` (``"fsync"``: every claim and task_done is on disk
     before returning), ``poll_interval`` (seconds: poll instead of using events),

@@ -138,11 +138,16 @@ class WakeSchedule:
         self.done_at_listing = markers_version if all_done else None
         self.must_list = False
 
+    def proves_missed(self) -> bool:
+        """Whether the next listing can show events to be missing: not the first, and
+        events were on since the last one (so counting is worth a stat per new file)."""
+        return self.last_listing is not None and not self.gap and not self.degraded
+
     def listing_finished(self, now: float, watching: bool, missed: int) -> bool:
         """Note a finished listing that found ``missed`` old files no event announced
         while ``watching``; True when that first shows events to be missing."""
         newly_degraded = False
-        if self.last_listing is not None and watching and not self.gap and missed:
+        if watching and missed and self.proves_missed():
             newly_degraded = not self.degraded
             self.degraded = True
         self.gap = not watching

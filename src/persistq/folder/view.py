@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 from persistq.folder.names import Kind, classify
 from persistq.folder.producers import MarkerBook
-from persistq.folder.schedule import Deferrals, Stability, count_missed
+from persistq.folder.schedule import Deferrals, Stability
+from persistq.folder.schedule import count_missed as missed_among
 from persistq.folder.waking import CandidateIndex, Watcher
-from persistq.folder.writers import RECHECK_SECONDS, open_for_writing
+from persistq.folder.writers import RECHECK_SECONDS, leases_work, open_for_writing
 
 
 class FolderView:
@@ -42,6 +43,8 @@ class FolderView:
         """When a newly seen message may first be claimed (monotonic), None: at once."""
         self._accept = accept
         """Whether a message name may be claimed at all (else it is left alone)."""
+        self._leases: bool | None = None
+        """Whether leases tell writers apart here (probed at the first claim)."""
         self.writing: set[str] = set()
         """Names found open for writing: claimed once closed (an event, or a recheck)."""
         self.listings = 0
@@ -89,9 +92,10 @@ class FolderView:
         for name in self.deferred.pop_due(now):
             self.index.add(name)
 
-    def scan(self) -> tuple[int, bool]:
+    def scan(self, count_missed: bool) -> tuple[int, bool]:
         """List the folder: the truth for the index and markers. Return how many old
-        files it found that no event announced, and whether events were on."""
+        files it found that no event announced (if ``count_missed`` and events were on:
+        a stat per new file), and whether events were on."""
         watching = self.events and not self.paused
         self.take_events(time.monotonic())
         messages: list[str] = []
@@ -127,7 +131,7 @@ class FolderView:
                 self.deferred.defer(name, due)
         self.take_events(time.monotonic())  # what arrived while listing stays indexed
         self.listings += 1
-        return (self._missed(added) if watching else 0), watching
+        return (self._missed(added) if watching and count_missed else 0), watching
 
     def _missed(self, added: list[str]) -> int:
         now = time.time()
@@ -137,12 +141,14 @@ class FolderView:
                 ages.append(now - os.stat(os.path.join(self.folder, name)).st_ctime)
             except FileNotFoundError:
                 continue
-        return count_missed(ages)
+        return missed_among(ages)
 
     def hold_while_written(self, name: str) -> bool:
         """True (and deferred) if a process of this host still has ``name`` open for
         writing; it is looked at again when closed, or after a short while."""
-        if not open_for_writing(os.path.join(self.folder, name)):
+        if self._leases is None:
+            self._leases = leases_work(self.folder)
+        if not self._leases or not open_for_writing(os.path.join(self.folder, name)):
             self.writing.discard(name)
             return False
         self.writing.add(name)

@@ -10,10 +10,14 @@ the way to wait for writers, as it is for writers on other hosts.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
 import os
+import uuid
+
+from persistq.folder.names import temp_name
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,43 @@ RECHECK_SECONDS = 0.25
 
 _F_SETLEASE: int | None = getattr(fcntl, "F_SETLEASE", None)
 _BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
+
+
+def leases_work(folder: str) -> bool:
+    """Whether read leases tell writers apart in ``folder``: a lease on a file that no
+    one has open for writing must succeed. Some file systems refuse every lease with
+    EAGAIN (an NFSv4 client without a delegation); there no writer can be told, and
+    this is False. Probes with a temporary file (a hidden name no one reads)."""
+    if _F_SETLEASE is None:
+        return False
+    probe = os.path.join(folder, temp_name("lease-probe", uuid.uuid4().hex[:12]))
+    try:
+        with open(probe, "x"):
+            pass
+        fd = os.open(probe, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        log.debug("cannot probe leases in %s (%s)", folder, exc)
+        _remove(probe)
+        return False
+    try:
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        log.info(
+            "%s: the file system refuses leases (%s); files written in place by this "
+            "host are not told apart: use stable_after= for them",
+            folder,
+            exc.strerror,
+        )
+        return False
+    finally:
+        os.close(fd)
+        _remove(probe)
+    return True
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def open_for_writing(path: str) -> bool:
