@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools import rabbitmq_node
-from tools.faults import folder, pq
+from tools.faults import folder, hosts, pq
 from tools.faults.common import ChainReport
+from tools.faults.hosts_audit import HostsReport, hosts_table
 
 KILLS_PER_CHAIN = 8
 
@@ -28,7 +29,13 @@ FAMILIES: dict[str, list[Chain]] = {
         ),
     ],
     "folder": folder.CHAINS,
+    "hosts": [
+        lambda d, r, k: hosts.run_chain(d, r, k, same_name=False),
+        lambda d, r, k: hosts.run_chain(d, r, k, same_name=True),
+    ],
 }
+NEEDS_HOSTS = frozenset({"hosts"})
+"""Families that need Linux namespaces (root): left out of ``all`` where unavailable."""
 if rabbitmq_node.installed():  # a throwaway broker node; CI installs rabbitmq-server
     from tools.faults import rabbitmq
 
@@ -89,12 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temp dir)")
     args = parser.parse_args(argv)
     families = list(FAMILIES) if args.family == "all" else [args.family]
+    why = hosts.unavailable() if NEEDS_HOSTS & set(families) else None
+    if why is not None and args.family == "all":
+        print(f"skipping {', '.join(sorted(NEEDS_HOSTS))}: {why}")
+        families = [f for f in families if f not in NEEDS_HOSTS]
+    elif why is not None:
+        parser.error(why)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="persistq-faults-") as tmp:
         workdir = args.workdir or Path(tmp)
         reports = [r for f in families for r in campaign(f, args.kills, args.seed, workdir)]
     command = "python -m tools.faults " + " ".join(argv if argv is not None else sys.argv[1:])
     print(table(reports, time.monotonic() - started, command))
+    across_hosts = [r for r in reports if isinstance(r, HostsReport)]
+    if across_hosts:
+        print()
+        print(hosts_table(across_hosts))
     for report in reports:
         for violation in report.violations:
             print(f"VIOLATION ({report.family}): {violation}")

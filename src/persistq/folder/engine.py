@@ -16,6 +16,7 @@ from persistq.folder.names import parse_queued
 from persistq.folder.ordering import claimable
 from persistq.folder.schedule import (
     BUSY_RETRY_SECONDS,
+    SAFETY_RESCAN_SECONDS,
     Action,
     Facts,
     Step,
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 POLLING_OBSERVER_SECONDS = 0.5
 """How often watchdog's polling observer (``observer="polling"``) lists the folder."""
+LEASE_MARGIN_SECONDS = 0.01
+"""Waiting for a lease to run out, wait this much longer, so that it has."""
 
 
 class ReaderProcess:
@@ -56,6 +59,8 @@ class ReaderProcess:
         self.schedule = WakeSchedule()
         self.heartbeat: str | None = None
         self.recovered = False
+        self.waiting_since: float | None = None
+        """When this process began waiting before DONE for claims held elsewhere."""
 
     def get(self, reader: FolderReader, timeout: float | None) -> list[str] | Sentinel:
         """The wip paths of the next batch ``reader`` claims, DONE or FAILED; Empty after
@@ -85,11 +90,13 @@ class ReaderProcess:
             )
             if step.action is Action.EMPTY:
                 raise Empty(f"no message in {reader.path!r} within {timeout} ms")
-            result = self._act(reader, step)
+            result = self._act(reader, step, deadline)
             if result is not None:
                 return result
 
-    def _act(self, reader: FolderReader, step: Step) -> list[str] | Sentinel | None:
+    def _act(
+        self, reader: FolderReader, step: Step, deadline: float | None
+    ) -> list[str] | Sentinel | None:
         """Carry out ``step``; the answer of ``get``, or None to ask for the next step."""
         view, action = self.view, step.action
         if action is Action.LIST:
@@ -100,11 +107,14 @@ class ReaderProcess:
             view.close()  # release the watch: this reader's work is over
             return FAILED
         elif action is Action.FINISH:
-            if not reader.recover_abandoned():
+            if reader.recover_abandoned():
+                self.schedule.list_soon()
+            elif (left := self._lease_wait(reader)) is not None:
+                self._await_lease(reader, left, deadline)
+            else:
                 reader.finishing(view)
                 view.close()
                 return DONE
-            self.schedule.list_soon()
         elif action is Action.RESUME:
             if view.watcher is not None:
                 view.watcher.resume()
@@ -114,6 +124,38 @@ class ReaderProcess:
         else:
             time.sleep(step.seconds)
         return None
+
+    def _lease_wait(self, reader: FolderReader) -> float | None:
+        """How long to wait before DONE for claims held where this process cannot see:
+        until the first one's lease runs out, for one lease at most. By then the claims
+        of a host that was dead when the wait began have all come back; an owner that
+        still holds them is beating, so alive (and two readers that each hold a claim
+        while they wait for the other's do not wait for ever)."""
+        left = reader.lease_wait()
+        if left is None or reader.lease_seconds is None:
+            return None
+        now = time.monotonic()
+        if self.waiting_since is None:
+            self.waiting_since = now
+        cap = self.waiting_since + reader.lease_seconds - now
+        return None if cap <= 0 else min(left, cap)
+
+    def _await_lease(self, reader: FolderReader, left: float, deadline: float | None) -> None:
+        """Before DONE, wait while an owner this process cannot see holds claims within
+        their lease: it may finish them (an event wakes us), or its lease runs out in
+        ``left`` seconds and they are taken back. Empty at ``deadline``."""
+        seconds = min(left + LEASE_MARGIN_SECONDS, SAFETY_RESCAN_SECONDS)
+        if reader.poll_interval is not None:
+            seconds = min(seconds, reader.poll_interval)
+        if deadline is not None:
+            if deadline <= time.monotonic():
+                raise Empty(f"no message in {reader.path!r} within the timeout")
+            seconds = min(seconds, deadline - time.monotonic())
+        if self.view.watcher is not None:
+            self.view.watcher.wait(seconds)
+        else:
+            time.sleep(max(seconds, 0.0))
+        self.schedule.list_soon()
 
     def _list(self, reader: FolderReader) -> None:
         view, schedule = self.view, self.schedule
@@ -147,6 +189,7 @@ class ReaderProcess:
             )
             if isinstance(result, Claimed):
                 self._holding(reader)
+                self.waiting_since = None  # work again: a later DONE may wait anew
                 if view.watcher is not None and self.schedule.pause_for(len(view.index)):
                     view.watcher.pause()
                 return list(result.wips)

@@ -18,11 +18,12 @@ from persistq.folder.names import Owner, heartbeat_name
 log = logging.getLogger(__name__)
 
 
-def lease_expired(folder: str, owner: Owner, wip: str, lease_seconds: float) -> bool:
-    """Whether ``owner``'s claim ``wip`` in ``folder`` is older than ``lease_seconds``.
+def lease_left(folder: str, owner: Owner, wip: str, lease_seconds: float) -> float | None:
+    """Seconds until ``owner``'s claim ``wip`` in ``folder`` outlives ``lease_seconds``
+    (negative once it has); None if the claim is gone already.
 
-    Age of the owner's heartbeat, or without one, of the claim itself (the rename that
-    claimed the file set its ctime). False if the claim is gone already.
+    Counted from the owner's heartbeat, or without one, from the claim itself (the
+    rename that claimed the file set its ctime).
     """
     try:
         beat = os.stat(os.path.join(folder, heartbeat_name(owner))).st_mtime
@@ -30,8 +31,15 @@ def lease_expired(folder: str, owner: Owner, wip: str, lease_seconds: float) -> 
         try:
             beat = os.stat(os.path.join(folder, wip)).st_ctime
         except FileNotFoundError:
-            return False
-    return time.time() - beat > lease_seconds
+            return None
+    return beat + lease_seconds - time.time()
+
+
+def lease_expired(folder: str, owner: Owner, wip: str, lease_seconds: float) -> bool:
+    """Whether ``owner``'s claim ``wip`` in ``folder`` is older than ``lease_seconds``
+    (see :func:`lease_left`). False if the claim is gone already."""
+    left = lease_left(folder, owner, wip, lease_seconds)
+    return left is not None and left < 0
 
 
 _lock = threading.Lock()

@@ -24,7 +24,7 @@ from persistq.folder.finishing import fail, finish
 from persistq.folder.names import Kind
 from persistq.folder.options import ReaderOptions, check_options
 from persistq.folder.ordering import SortingFunction, sort_key
-from persistq.folder.recovery import Abandoned, abandoned
+from persistq.folder.recovery import Abandoned, abandoned, lease_wait
 from persistq.folder.view import FolderView
 from persistq.folder.waking import CandidateIndex, ObserverChoice, OrderedIndex
 from persistq.sentinels import Sentinel
@@ -51,7 +51,9 @@ class FolderReader(FolderQueueBase):
     (tries before ``task_failed`` gives up on a file), ``retry_delay`` (seconds before
     the first retry, doubling per attempt; other files are not held up),
     ``lease_seconds`` (claims and producers of other hosts are judged dead when their
-    heartbeat is older than this; every process sharing the folder must then use it),
+    heartbeat is older than this; every process sharing the folder must then use it;
+    DONE waits, one lease at most, until claims held elsewhere are finished or
+    taken back),
     ``failed_directory`` (default ``<path>/failed``).
     """
 
@@ -184,6 +186,12 @@ class FolderReader(FolderQueueBase):
             for path in restored:
                 process.view.offer(os.path.basename(path))
         return restored
+
+    def lease_wait(self) -> float | None:
+        """Seconds until the first lease runs out among the claims of owners this process
+        cannot see (other hosts, PID namespaces); None when none is held within its lease.
+        Before DONE, a reader with ``lease_seconds`` waits for these (one lease at most)."""
+        return lease_wait(self.path, self._names(Kind.WIP), self.lease_seconds)
 
     def _settle(self, claims: list[Abandoned]) -> list[Abandoned]:
         """Which abandoned claims go back to the queue (the grouped reader finishes the

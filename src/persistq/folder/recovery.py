@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from persistq.folder.lease import lease_expired
+from persistq.folder.lease import lease_expired, lease_left
 from persistq.folder.names import Owner, parse_wip
 from persistq.folder.owner import Liveness, current_owner, judge
 
@@ -50,3 +50,21 @@ def abandoned(
             continue
         found.append(Abandoned(name, owner, why))
     return found
+
+
+def lease_wait(folder: str, wip_names: Iterable[str], lease_seconds: float | None) -> float | None:
+    """Seconds until the first lease runs out among the claims in ``wip_names`` held by
+    owners this process cannot see; None when no such claim is within its lease (or
+    there is no lease: then nothing here could ever take them back)."""
+    if lease_seconds is None:
+        return None
+    me = current_owner()
+    waits = []
+    for name in wip_names:
+        wip = parse_wip(name)
+        if wip is None or wip.owner == me or judge(wip.owner) is not Liveness.UNKNOWN:
+            continue
+        left = lease_left(folder, wip.owner, name, lease_seconds)
+        if left is not None and left > 0:
+            waits.append(left)
+    return min(waits, default=None)
