@@ -49,7 +49,8 @@ class FolderReader(FolderQueueBase):
     ``observer`` (``"native"`` or ``"polling"``), ``stable_after`` (seconds: only hand
     out files whose size and mtime have not changed for that long), ``max_attempts``
     (tries before ``task_failed`` gives up on a file), ``retry_delay`` (seconds before
-    the first retry, doubling per attempt; other files are not held up),
+    the first retry, doubling per attempt up to ``max_retry_delay`` seconds if given;
+    other files are not held up),
     ``lease_seconds`` (claims and producers of other hosts are judged dead when their
     heartbeat is older than this; every process sharing the folder must then use it),
     ``failed_directory`` (default ``<path>/failed``).
@@ -70,6 +71,7 @@ class FolderReader(FolderQueueBase):
         lease_seconds: float | None = None,
         failed_directory: str | os.PathLike[str] | None = None,
         retry_delay: float | None = None,
+        max_retry_delay: float | None = None,
     ) -> None:
         super().__init__(path, message_extension, task_done_directory, durability=durability)
         check_options(
@@ -79,6 +81,7 @@ class FolderReader(FolderQueueBase):
             stable_after=stable_after,
             lease_seconds=lease_seconds,
             retry_delay=retry_delay,
+            max_retry_delay=max_retry_delay,
         )
         self.sorting_function = sorting_function
         self.poll_interval = poll_interval
@@ -87,6 +90,7 @@ class FolderReader(FolderQueueBase):
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
         self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
         self.failed_directory = os.path.abspath(
             os.fspath(failed_directory) if failed_directory else os.path.join(self.path, "failed")
         )
@@ -125,6 +129,15 @@ class FolderReader(FolderQueueBase):
 
     def _get(self, timeout: float | None) -> list[str] | Sentinel:
         return self._here().get(self, timeout)
+
+    def held_back(self) -> int:
+        """How many messages this process's reader has seen in the folder but holds back
+        for now: a retry not due yet, a file still written or not yet stable (0 before
+        its first ``get``). A reader with none held back and nothing to hand out is idle."""
+        process = self._process
+        if process is None or process.pid != os.getpid():
+            return 0
+        return len(process.view.deferred)
 
     def attempt_from_wip(self, wip_path: str | os.PathLike[str]) -> int:
         """Which attempt at its message the claim ``wip_path`` is (1: the first)."""
