@@ -21,6 +21,7 @@ from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.engine import ReaderProcess
 from persistq.folder.finishing import fail, finish
+from persistq.folder.moves import finish_moves
 from persistq.folder.names import Kind
 from persistq.folder.options import ReaderOptions, check_options
 from persistq.folder.ordering import SortingFunction, sort_key
@@ -183,8 +184,11 @@ class FolderReader(FolderQueueBase):
         start time. Owners this process cannot see (other hosts, other PID namespaces,
         hidden PIDs): only with ``lease_seconds``, once the owner's heartbeat (or,
         without one, the claim itself) is older than the lease. Each claim taken back
-        is logged (INFO); live owners keep their claims.
+        is logged (INFO); live owners keep their claims. Temporary files that dead
+        owners left in ``failed_directory`` (a reason file half written) are removed.
         """
+        if os.path.isdir(self.failed_directory):
+            finish_moves(self.failed_directory, self.durability)
         restored: list[str] = []
         claims = abandoned(self.path, self._names(Kind.WIP), self.lease_seconds)
         for claim in self._settle(claims):
