@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from persistq import processes
+from persistq.folder import files, lease, owner
 from tests.cli.helpers import dead_pid
 
 
@@ -50,3 +51,36 @@ def test_writer_tokens_name_this_namespace_and_start() -> None:
     assert processes.token_liveness(os.getpid(), token) == "alive"
     assert processes.token_liveness(os.getpid(), f"{namespace}-1") == "dead"  # PID reused
     assert processes.token_liveness(os.getpid(), "0badc0de-1") == "unknown"  # elsewhere
+
+
+@pytest.mark.timeout(30)
+def test_one_fork_hook_resets_every_per_process_state_in_the_child() -> None:
+    parent = owner.current_owner()
+    files._held.add("/q/claimed-here.wip")
+    lease._beating["/q/beat"] = (object(), 1)  # type: ignore[assignment]
+    seen: list[int] = []
+    processes.after_fork_in_child(lambda: seen.append(processes.forks))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what the one hook reset, then exit at once
+        child = owner.current_owner()
+        ok = (
+            seen == [processes.forks]
+            and child.pid == os.getpid() != parent.pid
+            and child.realm == parent.realm
+            and not files._held
+            and not lease._beating
+        )
+        os.write(write, b"ok" if ok else b"no")
+        os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 2) == b"ok"
+        assert seen == []  # the parent's state is its own
+        assert owner.current_owner() is parent
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+        files._held.discard("/q/claimed-here.wip")
+        lease._beating.pop("/q/beat", None)
+        processes._resets.pop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from collections.abc import Callable
 from typing import Literal
 
 forks = 0
@@ -12,13 +13,25 @@ forks = 0
 this count when it was made was inherited through a fork if the count differs now
 (a check cheaper than getpid, for per-record paths)."""
 
+_resets: list[Callable[[], None]] = []
 
-def _count_fork() -> None:
+
+def after_fork_in_child(reset: Callable[[], None]) -> None:
+    """Call ``reset`` in each child forked from now on, first thing after the fork: the
+    way a module resets what is per process (locks a fork may copy while held, caches
+    of this process's identity, bookkeeping of threads that did not survive). The one
+    fork hook of persistq; objects compare :data:`forks` instead."""
+    _resets.append(reset)
+
+
+def _in_child() -> None:
     global forks  # noqa: PLW0603 - a per-process counter, bumped in each forked child
     forks += 1
+    for reset in _resets:
+        reset()
 
 
-os.register_at_fork(after_in_child=_count_fork)
+os.register_at_fork(after_in_child=_in_child)
 
 
 def process_start(pid: int) -> int | None:

@@ -17,6 +17,7 @@ import socket
 
 import attrs
 
+from persistq import processes
 from persistq.folder.names import Owner
 from persistq.processes import process_start
 
@@ -83,18 +84,18 @@ def current_realm() -> str:
 
 
 def _after_fork() -> None:
-    global _realm  # noqa: PLW0603 - a child may enter a new PID namespace (unshare)
-    _realm = None
+    global _realm, _current  # noqa: PLW0603 - a child is another owner (maybe namespace)
+    _realm = _current = None
 
 
-os.register_at_fork(after_in_child=_after_fork)
+processes.after_fork_in_child(_after_fork)
 
 
 def current_owner() -> Owner:
     """The owner identity of the calling process, recomputed after a fork."""
-    global _current  # noqa: PLW0603 - a per-process cache, reset when the PID changes
-    pid = os.getpid()
-    if _current is None or _current.pid != pid:
+    global _current  # noqa: PLW0603 - a per-process cache, reset in a forked child
+    if _current is None:
+        pid = os.getpid()
         _current = Owner(socket.gethostname(), pid, process_start(pid) or 0, current_realm())
     return _current
 
