@@ -4,6 +4,7 @@ does not show (``hidepid=2``), and writer tokens that tell PID namespaces apart.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import subprocess
 import sys
@@ -84,3 +85,19 @@ def test_one_fork_hook_resets_every_per_process_state_in_the_child() -> None:
         files._held.discard("/q/claimed-here.wip")
         lease._beating.pop("/q/beat", None)
         processes._resets.pop()
+
+
+def test_journal_and_claim_names_encode_one_reading_of_the_system() -> None:
+    system = processes.SystemIdentity(
+        "etl1", "0123456789abcdef0123456789abcdef", "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b",
+        "pid:[4026531836]",
+    )  # fmt: skip
+    assert system.pid_namespace_inode == 4026531836
+    assert owner.realm_of(system) == "012345.e1f2a3.effffffc"  # the realm in claim names
+    unread = processes.SystemIdentity("etl1", "", "", "")
+    assert unread.pid_namespace_inode is None and owner.realm_of(unread) == ".."
+    # Both read the same system now: the realm of this process, its namespace id.
+    now = processes.system_identity()
+    assert owner.current_realm() == owner.realm_of(now)
+    parts = "\0".join((now.hostname, now.boot_id, now.pid_namespace))
+    assert processes.namespace_id() == hashlib.sha256(parts.encode()).hexdigest()[:8]
