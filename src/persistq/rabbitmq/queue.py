@@ -11,11 +11,10 @@ from typing import Any
 import pika
 
 from persistq import processes
-from persistq.errors import MessageFormatError, UpstreamFailureError
+from persistq.errors import BrokerError, MessageFormatError, NotDeliveredError, UpstreamFailureError
 from persistq.journal.codec import decode_payload, encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.rabbitmq.admin import reset_control_stream
-from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
 from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link
 from persistq.rabbitmq.producer import Durability, Producer
