@@ -12,11 +12,11 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from multiprocessing.context import BaseContext
-from types import TracebackType
 from typing import Any
 
 from persistq._journals import JournalPair, ProcessJournals
 from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
+from persistq.closing import ClosesOrFails
 from persistq.durability import Durability, check_durability
 from persistq.errors import PersistqError, UpstreamFailureError
 from persistq.journal.naming import JournalKind, check_prefix
@@ -29,7 +29,7 @@ from persistq.sentinels import DONE, FAILED
 log = logging.getLogger(__name__)
 
 
-class PersistentQueue:
+class PersistentQueue(ClosesOrFails):
     """A ``multiprocessing.JoinableQueue`` that journals every ``put`` to a *requested*
     file and every ``task_done`` to a *completed* file (one pair per process, in
     ``current_pickup_dir``), so that a later run's ``requeue_unprocessed_work()`` puts
@@ -163,17 +163,6 @@ class PersistentQueue:
         pair = self._journals()
         if pair is not None:
             pair.close(kind)
-
-    def __enter__(self) -> PersistentQueue:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._end(DONE if exc_type is None else FAILED)
 
     # -- consumer side -------------------------------------------------------------
 

@@ -24,23 +24,16 @@ import persistq
 from persistq import DONE, FAILED, ReadableFolderQueue, WritableFolderQueue
 from persistq.cli import main
 from persistq.folder.names import TEMP_SUFFIX
-from tests.crashpoints import CrashPoint, crash_points, python_argv, require_strace
+from tests.crashpoints import (
+    COMMIT_SYSCALLS,
+    CrashPoint,
+    crash_points,
+    python_argv,
+    require_strace,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-#: The file-changing syscalls, under each name a platform may use; only those a
-#: protocol makes are enumerated (one run finds them), so the campaign stays short.
-CANDIDATES = (
-    "rename",
-    "renameat",
-    "renameat2",
-    "link",
-    "linkat",
-    "unlink",
-    "unlinkat",
-    "fsync",
-    "fdatasync",
-)
 FILES = ("a.tsv", "b.tsv")
 ENV = {
     **os.environ,
@@ -52,10 +45,12 @@ COUNTS: dict[str, dict[str, int]] = {}
 
 
 def syscalls_made(argv: Sequence[str], prepare: Callable[[], None], *extra: str) -> list[str]:
-    """Which of ``CANDIDATES`` (and ``extra``) ``argv`` makes, from one ``strace -c`` run."""
+    """Which of ``COMMIT_SYSCALLS`` (and ``extra``) ``argv`` makes, from one ``strace -c``
+    run: only those are enumerated (every name a platform may use is asked for, the
+    calls it does not make cost nothing), so the campaign stays short."""
     strace = require_strace()
     prepare()
-    wanted = [*CANDIDATES, *extra]
+    wanted = [*COMMIT_SYSCALLS, *extra]
     done = subprocess.run(
         [strace, "-f", "-c", "-e", f"trace={','.join(wanted)}", *argv],
         capture_output=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from types import TracebackType
 
+from persistq.closing import ClosesOrFails
 from persistq.durability import Durability
 from persistq.folder import lease
 from persistq.folder.admin import purge_folder, remove_markers
@@ -18,7 +18,7 @@ from persistq.folder.tempnames import check_name_length
 log = logging.getLogger(__name__)
 
 
-class WritableFolderQueue(FolderQueueBase):
+class WritableFolderQueue(FolderQueueBase, ClosesOrFails):
     """Puts data files into a queue folder; announces itself with a helo marker.
 
     A context manager: a ``with`` block ends in :meth:`close`, or in :meth:`fail` when
@@ -78,21 +78,6 @@ class WritableFolderQueue(FolderQueueBase):
         dst = os.path.join(self.path, name)
         put_file(src, dst, copy=copy, queue=self.path, durability=self.durability)
         return dst
-
-    def __enter__(self) -> WritableFolderQueue:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """End the ``with`` block: ``close()``, or ``fail()`` if it ends by an exception."""
-        if exc_type is None:
-            self.close()
-        else:
-            self.fail()
 
     def close(self) -> None:
         """Announce that this producer will put nothing more (a done marker)."""
