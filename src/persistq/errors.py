@@ -88,3 +88,48 @@ class JournalCorruptError(PersistqError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.line_numbers, self.reason))
+
+
+class MarkerError(PersistqError):
+    """A marker file in a queue folder is not a valid persistq marker; names the file."""
+
+
+class NotAMarkerFile(MarkerError):
+    """A name of a marker that is not a regular file in the folder (a FIFO, a directory,
+    a symlink): never opened for reading, never trusted."""
+
+
+class ScheduleError(PersistqError, ValueError):
+    """A schedule, or a schedule file, is invalid (bad cron field, unknown time zone,
+    duplicate name, ...): the message names the schedule and the field."""
+
+
+class StateError(PersistqError):
+    """A scheduler's state file cannot be read: the message names the file and says
+    what to do."""
+
+
+class BrokerError(PersistqError):
+    """Something between this process and the RabbitMQ broker went wrong; the message
+    says what."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """The broker could not be reached (or did not confirm) within ``retry_seconds``."""
+
+
+class UnconfirmedError(BrokerError):
+    """Messages that the broker refused (nack) or never confirmed; they may be missing."""
+
+
+class ConsumerTimeoutError(BrokerError):
+    """The broker took a message back because it was not acknowledged within its
+    ``consumer_timeout``; the message went back to the queue and will be delivered again."""
+
+
+class QueueSettingsError(BrokerError):
+    """The queue exists on the broker with other settings than this client asks for."""
+
+
+class NotDeliveredError(BrokerError, ValueError):
+    """``task_done`` or ``task_failed`` of a message this consumer does not hold."""

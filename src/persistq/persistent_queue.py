@@ -16,12 +16,12 @@ from typing import Any
 
 from persistq._journals import JournalPair, ProcessJournals
 from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
+from persistq.closing import ClosesOrFails
 from persistq.durability import Durability, check_durability
 from persistq.errors import PersistqError, UpstreamFailureError
 from persistq.journal.naming import JournalKind, check_prefix
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
-from persistq.lifecycle import ProducerContext
 from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.pickup import recovery
 from persistq.sentinels import DONE, FAILED
@@ -29,7 +29,7 @@ from persistq.sentinels import DONE, FAILED
 log = logging.getLogger(__name__)
 
 
-class PersistentQueue(ProducerContext):
+class PersistentQueue(ClosesOrFails):
     """A ``multiprocessing.JoinableQueue`` that journals every ``put`` to a *requested*
     file and every ``task_done`` to a *completed* file (one pair per process, in
     ``current_pickup_dir``), so that a later run's ``requeue_unprocessed_work()`` puts

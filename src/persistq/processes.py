@@ -5,20 +5,35 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from collections.abc import Callable
 from typing import Literal
+
+import attrs
 
 forks = 0
 """How many forks lie between the first process and this one. An object that saved
 this count when it was made was inherited through a fork if the count differs now
 (a check cheaper than getpid, for per-record paths)."""
 
+_resets: list[Callable[[], None]] = []
 
-def _count_fork() -> None:
+
+def after_fork_in_child(reset: Callable[[], None]) -> None:
+    """Call ``reset`` in each child forked from now on, first thing after the fork: the
+    way a module resets what is per process (locks a fork may copy while held, caches
+    of this process's identity, bookkeeping of threads that did not survive). The one
+    fork hook of persistq; objects compare :data:`forks` instead."""
+    _resets.append(reset)
+
+
+def _in_child() -> None:
     global forks  # noqa: PLW0603 - a per-process counter, bumped in each forked child
     forks += 1
+    for reset in _resets:
+        reset()
 
 
-os.register_at_fork(after_in_child=_count_fork)
+os.register_at_fork(after_in_child=_in_child)
 
 
 def process_start(pid: int) -> int | None:
@@ -56,28 +71,62 @@ def pid_alive(pid: int) -> bool:
     return process_start(pid) is not None
 
 
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+def _read_text(*paths: str) -> str:
+    """The stripped text of the first of ``paths`` that reads as non-empty; "" if none."""
+    for path in paths:
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text:
+            return text
+    return ""
 
 
-def _namespace_inode() -> str:
+def _pid_namespace_link() -> str:
     try:
         return os.readlink("/proc/self/ns/pid")
     except OSError:
         return ""
 
 
+@attrs.frozen
+class SystemIdentity:
+    """Where this process runs, as the system says now ("" for what cannot be read):
+    the one reading of host, machine, boot and PID namespace. Journal names encode it
+    as :func:`namespace_id`, claim names as a realm (``persistq.folder.owner``)."""
+
+    hostname: str
+    machine_id: str
+    """``/etc/machine-id`` (or ``/var/lib/dbus/machine-id``)."""
+    boot_id: str
+    pid_namespace: str
+    """The link ``/proc/self/ns/pid`` names, e.g. ``pid:[4026531836]``."""
+
+    @property
+    def pid_namespace_inode(self) -> int | None:
+        """The inode number in :attr:`pid_namespace`; None if it was not read."""
+        inside = self.pid_namespace.partition("[")[2].rstrip("]")
+        return int(inside) if inside.isdigit() else None
+
+
+def system_identity() -> SystemIdentity:
+    """Read :class:`SystemIdentity` now (not cached: a host may be renamed)."""
+    return SystemIdentity(
+        socket.gethostname(),
+        _read_text("/etc/machine-id", "/var/lib/dbus/machine-id"),
+        _read_text("/proc/sys/kernel/random/boot_id"),
+        _pid_namespace_link(),
+    )
+
+
 def namespace_id() -> str:
     """8 hex digits that differ between hosts, boots and PID namespaces: two processes
     with the same PID and the same id are the same process (if started at the same
     tick). Computed per call; cheap enough for once per journal."""
-    identity = "\0".join(
-        (socket.gethostname(), _read_text("/proc/sys/kernel/random/boot_id"), _namespace_inode())
-    )
+    system = system_identity()
+    identity = "\0".join((system.hostname, system.boot_id, system.pid_namespace))
     return hashlib.sha256(identity.encode("utf-8", "replace")).hexdigest()[:8]
 
 

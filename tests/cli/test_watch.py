@@ -15,7 +15,6 @@ import pytest
 from persistq.cli.common import CliError
 from persistq.cli.watch import extension_of_pattern
 from persistq.cli.watch_job import command_argv
-from persistq.cli.watch_retry import backoff_delay
 from tests.cli.helpers import PERSISTQ, persistq
 
 # Fails until it has run FAILS times for a trigger; counts runs in <trigger name>.count.
@@ -59,10 +58,6 @@ def queue(tmp_path: Path) -> Path:
     folder = tmp_path / "triggers"
     folder.mkdir()
     return folder
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    assert [backoff_delay(n, 1.5, 10) for n in (1, 2, 3, 4, 5)] == [1.5, 3.0, 6.0, 10.0, 10.0]
 
 
 def test_patterns_and_command_lines() -> None:
@@ -349,6 +344,14 @@ with open(sys.argv[1], "a") as f:
 sys.exit(3 if name.startswith("bad") else 0)
 """
 
+# Appends "run NAME at TIME" to LOG and fails.
+TIMED = """
+import os, sys, time
+with open(sys.argv[1], "a") as f:
+    f.write(f"run {os.environ['PERSISTQ_TRIGGER']} at {time.time()}\\n")
+sys.exit(3)
+"""
+
 
 @pytest.mark.timeout(30)
 def test_a_healthy_trigger_does_not_wait_behind_a_failing_ones_backoff(
@@ -366,6 +369,25 @@ def test_a_healthy_trigger_does_not_wait_behind_a_failing_ones_backoff(
     runs = log.read_text().splitlines()
     assert runs == ["run bad.trigger", "run good.trigger", "run bad.trigger"]
     assert os.listdir(queue / "done") == ["good.trigger"]
+    assert os.path.exists(queue / "failed" / "bad.trigger")
+
+
+@pytest.mark.timeout(30)
+def test_a_restarted_watcher_waits_for_the_backoff_of_a_retry_queued_before(
+    queue: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    drop(queue, "bad.retry2.trigger")  # as a stopped watcher's failed attempt 1 left it
+    queued = time.time()
+    # The reader, from the retry file's ctime, holds it back: 30 s capped to 1 s.
+    result = persistq(
+        "watch", str(queue), "--retries", "1", "--backoff", "30", "--max-backoff", "1",
+        "--idle-exit", "0.2", "--", sys.executable, "-c", TIMED, str(log),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # bad failed for good
+    (run,) = log.read_text().splitlines()
+    assert run.startswith("run bad.trigger at ")
+    assert float(run.rsplit(" ", 1)[1]) >= queued + 0.9  # not before it was due
     assert os.path.exists(queue / "failed" / "bad.trigger")
 
 

@@ -1,4 +1,4 @@
-"""The pure and small parts of ``persistq watch``: tree locks, retry parking, results."""
+"""The pure and small parts of ``persistq watch``: tree locks, retry delays, results."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from persistq.cli.treelock import remove_if_free, try_lock, wait_lock
 from persistq.cli.watch_job import file_identity, read_result
-from persistq.cli.watch_retry import RetryWait
+from persistq.cli.watch_trigger import Settings
 
 
 @pytest.mark.timeout(30)
@@ -41,18 +41,13 @@ def test_waiting_for_a_lock_stops_when_told(tmp_path: Path) -> None:
     os.close(fd)
 
 
-def test_a_parked_retry_holds_nothing_until_it_is_due() -> None:
-    now = [100.0]
-    wait = RetryWait(clock=lambda: now[0])
-    wait.defer("a.trigger", 4.0)
-    assert not wait.park("/q/b@x.wip", "b.trigger")  # nothing deferred: runs now
-    assert wait.park("/q/a@x.wip", "a.trigger")
-    assert wait.pop_due() is None and wait.seconds_to_next() == 4.0
-    now[0] = 104.0
-    assert wait.pop_due() == "/q/a@x.wip" and wait.seconds_to_next() is None
-    assert not wait.park("/q/a@y.wip", "a.trigger")  # the deferral is used up
-    wait.defer("c.trigger", 1.0)
-    assert wait.park("/q/c.wip", "c.trigger") and wait.take_all() == ["/q/c.wip"]
+def test_backoff_options_become_the_readers_retry_delay() -> None:
+    def settings(backoff: float, max_backoff: float) -> Settings:
+        return Settings(["load"], False, 3, backoff, max_backoff, 1, None)
+
+    assert settings(5.0, 600.0).retry_delays() == (5.0, 600.0)
+    assert settings(0.0, 600.0).retry_delays() == (None, None)  # retry at once
+    assert settings(5.0, 0.0).retry_delays() == (None, None)
 
 
 def test_a_result_counts_only_for_the_file_it_was_recorded_for(tmp_path: Path) -> None:

@@ -69,6 +69,41 @@ def test_a_restarted_reader_logs_each_claim_it_takes_back(
     assert r._process is None  # the with block disposed of it
 
 
+def test_max_retry_delay_caps_the_doubling(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    w = WritableFolderQueue(qdir)
+    make(qdir, "a.tsv")
+    # Without the cap the 4th attempt would wait 60 * 4 s: the test would time out.
+    with ReadableFolderQueue(qdir, max_attempts=4, retry_delay=60.0, max_retry_delay=0.2) as r:
+        for attempt in (1, 2, 3):
+            wip = r.get(timeout=5000)
+            assert isinstance(wip, str) and r.attempt_from_wip(wip) == attempt
+            r.task_failed(wip, f"failed {attempt}")
+            if attempt < 3:
+                assert r.held_back() == 0  # not seen yet: the next get finds it
+        last = r.get(timeout=5000)
+        assert isinstance(last, str) and r.attempt_from_wip(last) == 4
+        r.task_done(last)
+    w.close()
+
+
+def test_a_reader_says_how_many_files_it_holds_back(tmp_path: Path) -> None:
+    qdir = tmp_path / "q"
+    w = WritableFolderQueue(qdir)
+    make(qdir, "a.tsv")
+    with ReadableFolderQueue(qdir, max_attempts=2, retry_delay=30.0) as r:
+        assert r.held_back() == 0
+        wip = r.get(timeout=5000)
+        assert isinstance(wip, str)
+        r.task_failed(wip, "down")
+        with pytest.raises(Empty):
+            r.get(timeout=100)
+        assert r.held_back() == 1  # a.retry2.tsv, due in 30 s
+    w.close()
+
+
 def test_retry_delay_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="retry_delay"):
         ReadableFolderQueue(tmp_path, retry_delay=0)
+    with pytest.raises(ValueError, match="max_retry_delay"):
+        ReadableFolderQueue(tmp_path, retry_delay=1, max_retry_delay=-1)

@@ -144,6 +144,21 @@ def test_retry_wait_grows_per_attempt() -> None:
     assert retry_wait(5, None) == 0.0
 
 
+def test_retry_wait_stops_growing_at_its_cap() -> None:
+    assert [retry_wait(a, 1.5, cap=10.0) for a in (2, 3, 4, 5, 6)] == [1.5, 3.0, 6.0, 10.0, 10.0]
+    assert retry_wait(2, 4.0, cap=1.0) == 1.0  # a cap below the first delay wins
+
+
+def test_capped_retries_come_due_on_a_fake_clock() -> None:
+    now, d = 100.0, Deferrals()
+    for attempt in (2, 3, 4, 5):
+        d.defer(f"m{attempt}", now + retry_wait(attempt, 1.0, cap=3.0))
+    assert d.pop_due(101.0) == ["m2"]
+    assert d.pop_due(102.9) == ["m3"]
+    assert sorted(d.pop_due(103.0)) == ["m4", "m5"]  # both capped at 3 s
+    assert d.next_due() is None
+
+
 def test_stability_waits_for_an_unchanged_shape() -> None:
     st = Stability(1.0)
     assert st.check("a", (1, 1), 10.0) == 11.0

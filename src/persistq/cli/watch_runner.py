@@ -53,12 +53,15 @@ class Runner:
         # Before the reader exists: it would put a dead watcher's claims back in the
         # queue, under the feet of jobs that may still run.
         self.taken_over.extend(self._take_over())
+        retry_delay, max_retry_delay = self.s.retry_delays()
         reader = ReadableFolderQueue(
             self.path,
             self.extension,
             os.path.join(self.path, DONE_FOLDER),
             max_attempts=self.s.retries + 1,
             failed_directory=os.path.join(self.path, FAILED_FOLDER),
+            retry_delay=retry_delay,
+            max_retry_delay=max_retry_delay,
         )
         progress = Progress("triggers finished", interval=60.0)
         return Shared(
@@ -128,7 +131,7 @@ class Runner:
             self.observer.stopping()
             self._wait_for_jobs()
         finally:
-            for wip in [*shared.retry.take_all(), *self.taken_over]:
+            for wip in self.taken_over:
                 shared.give_back(wip)
             shared.reader.dispose()
             shared.progress.close()
@@ -153,15 +156,11 @@ class Runner:
             if not self.slots.acquire(timeout=0.2):
                 idle_since = time.monotonic()
                 continue
-            with shared.lock:
-                ready = shared.retry.pop_due()
-            if ready is None and self.taken_over:
-                ready = self.taken_over.popleft()
-            if ready is not None:
-                self._start(ready)
+            if self.taken_over:
+                self._start(self.taken_over.popleft())
                 continue
             try:
-                msg = shared.reader.get(timeout=self._get_timeout_ms())
+                msg = shared.reader.get(timeout=200.0)
             except Empty:
                 self.slots.release()
                 if self._busy():
@@ -188,25 +187,14 @@ class Runner:
                 time.sleep(0.2)
                 continue
             idle_since = time.monotonic()
-            wip = str(msg)
-            parsed = parse_wip(os.path.basename(wip))
-            assert parsed is not None  # the reader hands out wip names only
-            with shared.lock:
-                parked = shared.retry.park(wip, parsed.original)
-            if parked:
-                self.slots.release()
-                continue
-            self._start(wip)
+            self._start(str(msg))
         return False
 
-    def _get_timeout_ms(self) -> float:
-        with self.shared.lock:
-            due = self.shared.retry.seconds_to_next()
-        return 200.0 if due is None else min(200.0, due * 1000)
-
     def _busy(self) -> bool:
+        """Jobs run, or the reader holds back triggers (a retry not due yet)."""
         with self.shared.lock:
-            return bool(self.jobs or self.shared.retry.parked)
+            running = bool(self.jobs)
+        return running or self.shared.reader.held_back() > 0
 
     def _start(self, wip: str) -> None:
         thread = threading.Thread(target=self._job, args=(wip,), name=os.path.basename(wip))

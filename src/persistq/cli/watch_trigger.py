@@ -25,9 +25,9 @@ from persistq.cli.watch_job import (
     run_job,
 )
 from persistq.cli.watch_observer import Outcome, WatchObserver
-from persistq.cli.watch_retry import RetryWait, backoff_delay
 from persistq.folder import ReadableFolderQueue
 from persistq.folder.names import parse_wip
+from persistq.folder.schedule import retry_wait
 
 log = logging.getLogger("persistq.cli.watch")
 
@@ -51,12 +51,19 @@ class Settings:
     concurrency: int
     idle_exit: float | None
 
+    def retry_delays(self) -> tuple[float | None, float | None]:
+        """The reader's ``retry_delay`` and ``max_retry_delay`` for ``--backoff`` and
+        ``--max-backoff`` (the reader holds a failed trigger back; 0 for either: retry
+        at once)."""
+        if not self.backoff > 0 or not self.max_backoff > 0:
+            return None, None
+        return self.backoff, self.max_backoff
+
 
 @attrs.define
 class Shared:
     """What the jobs of one watcher share: the queue, the settings, the stop and abort
-    events, the retries waiting, the observer of their events, and the tally (under
-    ``lock``)."""
+    events, the observer of their events, and the tally (under ``lock``)."""
 
     path: str
     extension: str
@@ -66,7 +73,6 @@ class Shared:
     stop: threading.Event = attrs.field(factory=threading.Event)
     abort: threading.Event = attrs.field(factory=threading.Event)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
-    retry: RetryWait = attrs.field(factory=RetryWait)
     observer: WatchObserver = attrs.field(factory=WatchObserver)
     finished: int = 0
     failures: int = 0
@@ -242,23 +248,16 @@ class TriggerJob:
             observer.job_finished(name, Outcome.GIVEN_BACK, duration)
             return
         reason = f"{self.s.command[0]} exited with code {code} on attempt {self.attempt}"
-        if self.attempt <= self.s.retries:
-            delay = backoff_delay(self.attempt, self.s.backoff, self.s.max_backoff)
-            self._retry_later(reason, delay)
+        dst = reader.task_failed(self.wip, reason)
+        if self.attempt <= self.s.retries:  # the reader queued it again and holds it back
+            delay = retry_wait(self.attempt + 1, reader.retry_delay, reader.max_retry_delay)
             self.log.warning("%s: %s %s; retry in %.1f s", name, reason, took, delay)
             observer.job_finished(name, Outcome.RETRIED, duration)
             return
-        dst = reader.task_failed(self.wip, reason)
         os.replace(self.output, dst + ".output")
         self.log.error("%s: %s; gave up -> %s (output in %s.output)", name, reason, dst, dst)
         self.shared.tally(failed=True)
         observer.job_finished(name, Outcome.FAILED, duration)
-
-    def _retry_later(self, reason: str, delay: float) -> None:
-        """Give the failed claim back at once, as its next attempt, due after ``delay``."""
-        with self.shared.lock:
-            self.shared.retry.defer(self.name, delay)
-        self.shared.reader.task_failed(self.wip, reason)
 
     def _not_runnable(self, code: int) -> None:
         what = "not executable" if code == 126 else "not found"

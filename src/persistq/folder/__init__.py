@@ -7,8 +7,8 @@ atomic rename with :class:`ReadableFolderQueue` (one file at a time) or
 
 from __future__ import annotations
 
+from persistq.errors import MarkerError
 from persistq.folder.grouped import ReadableGroupedFileFolderQueue
-from persistq.folder.markers import MarkerError
 from persistq.folder.readable import FolderReader
 from persistq.folder.single import ReadableFolderQueue
 from persistq.folder.writable import WritableFolderQueue

@@ -53,7 +53,9 @@ class ReaderProcess:
             reader.new_index(),
             watcher,
             reader.stable_after,
-            functools.partial(retry_due, reader.path, ext, reader.retry_delay),
+            functools.partial(
+                retry_due, reader.path, ext, reader.retry_delay, reader.max_retry_delay
+            ),
             lambda name: claimable(name, ext),
         )  # no reference back to the reader: a reader never disposed is freed at once
         self.schedule = WakeSchedule()
@@ -212,11 +214,17 @@ class ReaderProcess:
             self.heartbeat = None
 
 
-def retry_due(folder: str, extension: str, retry_delay: float | None, name: str) -> float | None:
+def retry_due(
+    folder: str,
+    extension: str,
+    retry_delay: float | None,
+    max_retry_delay: float | None,
+    name: str,
+) -> float | None:
     """When retried message ``name`` is due (monotonic seconds), None if it is now:
     ``retry_delay`` after the failed attempt (the rename that queued it again),
-    doubling per attempt."""
-    wait = retry_wait(parse_queued(name, extension)[1], retry_delay)
+    doubling per attempt up to ``max_retry_delay``."""
+    wait = retry_wait(parse_queued(name, extension)[1], retry_delay, max_retry_delay)
     if wait <= 0:
         return None
     try:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from persistq import processes
 from persistq.durability import Durability, fsync_directory
 from persistq.folder.names import UNIQUE_LEN
 from persistq.folder.owner import current_owner
@@ -36,7 +37,7 @@ def _after_fork() -> None:
     _held.clear()
 
 
-os.register_at_fork(after_in_child=_after_fork)
+processes.after_fork_in_child(_after_fork)
 
 
 def exists_error(path: str, what: str = "file") -> FileExistsError:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 
+from persistq import processes
 from persistq.folder.names import Owner, heartbeat_name
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def _after_fork() -> None:
     _beating.clear()  # the threads did not survive the fork
 
 
-os.register_at_fork(after_in_child=_after_fork)
+processes.after_fork_in_child(_after_fork)
 
 
 def hold(folder: str, owner: Owner, lease_seconds: float) -> str:

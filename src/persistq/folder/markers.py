@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from persistq.durability import Durability
-from persistq.errors import PersistqError
+from persistq.errors import MarkerError, NotAMarkerFile
 from persistq.folder.files import write_json
 from persistq.folder.names import (
     Owner,
@@ -29,10 +29,6 @@ MAX_MARKER_BYTES = 1 << 16
 """A marker is a few hundred bytes; a larger file named like one is not read whole."""
 
 log = logging.getLogger(__name__)
-
-
-class MarkerError(PersistqError):
-    """A marker file in a queue folder is not a valid persistq marker; names the file."""
 
 
 def new_producer_token(owner: Owner) -> str:
@@ -67,11 +63,6 @@ def write_marker(
     final = os.path.join(folder, name)
     write_json(final, payload, durability)
     return final
-
-
-class NotAMarkerFile(MarkerError):
-    """A name of a marker that is not a regular file in the folder (a FIFO, a directory,
-    a symlink): never opened for reading, never trusted."""
 
 
 def _open_regular(path: str) -> tuple[int, os.stat_result]:

@@ -20,6 +20,7 @@ class ReaderOptions(TypedDict, total=False):
     lease_seconds: float | None
     failed_directory: str | os.PathLike[str] | None
     retry_delay: float | None
+    max_retry_delay: float | None
 
 
 def check_options(

@@ -13,12 +13,12 @@ from __future__ import annotations
 import enum
 import errno
 import os
-import socket
 
 import attrs
 
+from persistq import processes
 from persistq.folder.names import Owner
-from persistq.processes import process_start
+from persistq.processes import SystemIdentity, process_start, system_identity
 
 _current: Owner | None = None
 _realm: str | None = None
@@ -53,49 +53,43 @@ class Realm:
         return ".".join((self.machine, self.boot, self.pid_namespace))
 
 
-def _read_first(*paths: str) -> str:
-    for path in paths:
-        try:
-            with open(path, encoding="ascii", errors="replace") as f:
-                text = f.read().strip().replace("-", "").lower()
-        except OSError:
-            continue
-        if text:
-            return "".join(c for c in text if c in "0123456789abcdef")
-    return ""
+def _hex(text: str) -> str:
+    return "".join(c for c in text.replace("-", "").lower() if c in "0123456789abcdef")
 
 
-def _pid_namespace() -> str:
-    try:
-        return format(os.stat("/proc/self/ns/pid").st_ino, "x")
-    except OSError:
-        return ""
+def realm_of(system: SystemIdentity) -> str:
+    """The realm of ``system`` as a short token: machine and boot (6 hex digits each)
+    and the PID namespace's inode (hex)."""
+    inode = system.pid_namespace_inode
+    namespace = "" if inode is None else format(inode, "x")
+    return str(Realm(_hex(system.machine_id)[:6], _hex(system.boot_id)[:6], namespace))
 
 
 def current_realm() -> str:
     """The realm of this process: machine, boot and PID namespace, as a short token."""
     global _realm  # noqa: PLW0603 - fixed for the life of a process, read once
     if _realm is None:
-        machine = _read_first("/etc/machine-id", "/var/lib/dbus/machine-id")[:6]
-        boot = _read_first("/proc/sys/kernel/random/boot_id")[:6]
-        _realm = str(Realm(machine, boot, _pid_namespace()))
+        _realm = realm_of(system_identity())
     return _realm
 
 
 def _after_fork() -> None:
-    global _realm  # noqa: PLW0603 - a child may enter a new PID namespace (unshare)
-    _realm = None
+    global _realm, _current  # noqa: PLW0603 - a child is another owner (maybe namespace)
+    _realm = _current = None
 
 
-os.register_at_fork(after_in_child=_after_fork)
+processes.after_fork_in_child(_after_fork)
 
 
 def current_owner() -> Owner:
     """The owner identity of the calling process, recomputed after a fork."""
-    global _current  # noqa: PLW0603 - a per-process cache, reset when the PID changes
-    pid = os.getpid()
-    if _current is None or _current.pid != pid:
-        _current = Owner(socket.gethostname(), pid, process_start(pid) or 0, current_realm())
+    global _current, _realm  # noqa: PLW0603 - per-process caches, reset in a forked child
+    if _current is None:
+        pid = os.getpid()
+        system = system_identity()
+        if _realm is None:
+            _realm = realm_of(system)
+        _current = Owner(system.hostname, pid, process_start(pid) or 0, _realm)
     return _current
 
 

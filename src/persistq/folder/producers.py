@@ -15,8 +15,9 @@ from typing import Any
 
 import attrs
 
+from persistq.errors import NotAMarkerFile
 from persistq.folder.lease import lease_expired
-from persistq.folder.markers import NotAMarkerFile, marker_owner, read_marker
+from persistq.folder.markers import marker_owner, read_marker
 from persistq.folder.names import Owner, marker_kind, marker_name, marker_producer
 from persistq.folder.owner import Liveness, judge
 

@@ -21,6 +21,7 @@ from persistq.errors import UpstreamFailureError
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.engine import ReaderProcess
 from persistq.folder.finishing import fail, finish
+from persistq.folder.moves import finish_moves
 from persistq.folder.names import Kind
 from persistq.folder.options import ReaderOptions, check_options
 from persistq.folder.ordering import SortingFunction, sort_key
@@ -49,7 +50,8 @@ class FolderReader(FolderQueueBase):
     ``observer`` (``"native"`` or ``"polling"``), ``stable_after`` (seconds: only hand
     out files whose size and mtime have not changed for that long), ``max_attempts``
     (tries before ``task_failed`` gives up on a file), ``retry_delay`` (seconds before
-    the first retry, doubling per attempt; other files are not held up),
+    the first retry, doubling per attempt up to ``max_retry_delay`` seconds if given;
+    other files are not held up),
     ``lease_seconds`` (claims and producers of other hosts are judged dead when their
     heartbeat is older than this; every process sharing the folder must then use it;
     DONE waits, one lease at most, until claims held elsewhere are finished or
@@ -72,6 +74,7 @@ class FolderReader(FolderQueueBase):
         lease_seconds: float | None = None,
         failed_directory: str | os.PathLike[str] | None = None,
         retry_delay: float | None = None,
+        max_retry_delay: float | None = None,
     ) -> None:
         super().__init__(path, message_extension, task_done_directory, durability=durability)
         check_options(
@@ -81,6 +84,7 @@ class FolderReader(FolderQueueBase):
             stable_after=stable_after,
             lease_seconds=lease_seconds,
             retry_delay=retry_delay,
+            max_retry_delay=max_retry_delay,
         )
         self.sorting_function = sorting_function
         self.poll_interval = poll_interval
@@ -89,6 +93,7 @@ class FolderReader(FolderQueueBase):
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
         self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
         self.failed_directory = os.path.abspath(
             os.fspath(failed_directory) if failed_directory else os.path.join(self.path, "failed")
         )
@@ -127,6 +132,15 @@ class FolderReader(FolderQueueBase):
 
     def _get(self, timeout: float | None) -> list[str] | Sentinel:
         return self._here().get(self, timeout)
+
+    def held_back(self) -> int:
+        """How many messages this process's reader has seen in the folder but holds back
+        for now: a retry not due yet, a file still written or not yet stable (0 before
+        its first ``get``). A reader with none held back and nothing to hand out is idle."""
+        process = self._process
+        if process is None or process.pid != os.getpid():
+            return 0
+        return len(process.view.deferred)
 
     def attempt_from_wip(self, wip_path: str | os.PathLike[str]) -> int:
         """Which attempt at its message the claim ``wip_path`` is (1: the first)."""
@@ -172,8 +186,11 @@ class FolderReader(FolderQueueBase):
         start time. Owners this process cannot see (other hosts, other PID namespaces,
         hidden PIDs): only with ``lease_seconds``, once the owner's heartbeat (or,
         without one, the claim itself) is older than the lease. Each claim taken back
-        is logged (INFO); live owners keep their claims.
+        is logged (INFO); live owners keep their claims. Temporary files that dead
+        owners left in ``failed_directory`` (a reason file half written) are removed.
         """
+        if os.path.isdir(self.failed_directory):
+            finish_moves(self.failed_directory, self.durability)
         restored: list[str] = []
         claims = abandoned(self.path, self._names(Kind.WIP), self.lease_seconds)
         for claim in self._settle(claims):

@@ -206,12 +206,16 @@ class Deferrals:
         return min(self._due.values(), default=None)
 
 
-def retry_wait(attempt: int, retry_delay: float | None, factor: float = 2.0) -> float:
+def retry_wait(
+    attempt: int, retry_delay: float | None, cap: float | None = None, factor: float = 2.0
+) -> float:
     """Seconds a message waits before ``attempt`` (2: the first retry): ``retry_delay``
-    growing by ``factor`` per attempt; 0 for a first attempt or without a delay."""
+    growing by ``factor`` per attempt, at most ``cap`` (None: no limit); 0 for a first
+    attempt or without a delay."""
     if retry_delay is None or attempt <= 1:
         return 0.0
-    return retry_delay * factor ** (attempt - 2)
+    wait = retry_delay * factor ** (attempt - 2)
+    return wait if cap is None else min(cap, wait)
 
 
 @attrs.define

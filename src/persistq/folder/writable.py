@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from persistq.closing import ClosesOrFails
 from persistq.durability import Durability
 from persistq.folder import lease
 from persistq.folder.admin import purge_folder, remove_markers
@@ -13,12 +14,11 @@ from persistq.folder.markers import new_producer_token, write_marker
 from persistq.folder.names import Kind, check_message_name
 from persistq.folder.placement import put_file
 from persistq.folder.tempnames import check_name_length
-from persistq.lifecycle import ProducerContext
 
 log = logging.getLogger(__name__)
 
 
-class WritableFolderQueue(FolderQueueBase, ProducerContext):
+class WritableFolderQueue(FolderQueueBase, ClosesOrFails):
     """Puts data files into a queue folder; announces itself with a helo marker.
 
     A context manager: a ``with`` block ends in :meth:`close`, or in :meth:`fail` when

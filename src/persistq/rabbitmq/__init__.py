@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from persistq.rabbitmq.errors import (
+from persistq.errors import (
     BrokerError,
     BrokerUnavailableError,
     ConsumerTimeoutError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 
-from persistq.rabbitmq.errors import UnconfirmedError
+from persistq.errors import UnconfirmedError
 
 SHOWN = 10
 

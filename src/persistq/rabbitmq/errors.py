@@ -1,30 +1,22 @@
-"""The errors of the RabbitMQ queue: each built from one message, so each pickles."""
+"""The errors of the RabbitMQ queue, defined in :mod:`persistq.errors` (one module for
+every error of persistq) and importable from here as documented."""
 
 from __future__ import annotations
 
-from persistq.errors import PersistqError
+from persistq.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    ConsumerTimeoutError,
+    NotDeliveredError,
+    QueueSettingsError,
+    UnconfirmedError,
+)
 
-
-class BrokerError(PersistqError):
-    """Something between this process and the broker went wrong; the message says what."""
-
-
-class BrokerUnavailableError(BrokerError):
-    """The broker could not be reached (or did not confirm) within ``retry_seconds``."""
-
-
-class UnconfirmedError(BrokerError):
-    """Messages that the broker refused (nack) or never confirmed; they may be missing."""
-
-
-class ConsumerTimeoutError(BrokerError):
-    """The broker took a message back because it was not acknowledged within its
-    ``consumer_timeout``; the message went back to the queue and will be delivered again."""
-
-
-class QueueSettingsError(BrokerError):
-    """The queue exists on the broker with other settings than this client asks for."""
-
-
-class NotDeliveredError(BrokerError, ValueError):
-    """``task_done`` or ``task_failed`` of a message this consumer does not hold."""
+__all__ = [
+    "BrokerError",
+    "BrokerUnavailableError",
+    "ConsumerTimeoutError",
+    "NotDeliveredError",
+    "QueueSettingsError",
+    "UnconfirmedError",
+]

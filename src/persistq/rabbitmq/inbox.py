@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from persistq.errors import BrokerError
 from persistq.journal.codec import RecordError
 from persistq.rabbitmq.control import Absences, ControlState, conclusion, decode_control
-from persistq.rabbitmq.errors import BrokerError
 from persistq.rabbitmq.held import Held
 from persistq.rabbitmq.link import Delivery, Link
 

@@ -24,8 +24,8 @@ import pika.channel
 import pika.exceptions
 from pika.adapters.select_connection import IOLoop
 
+from persistq.errors import BrokerError, ConsumerTimeoutError, QueueSettingsError
 from persistq.rabbitmq.backoff import reconnect_delay
-from persistq.rabbitmq.errors import BrokerError, ConsumerTimeoutError, QueueSettingsError
 from persistq.rabbitmq.presence import probe
 from persistq.rabbitmq.publishing import Counts, Publish, Publisher, fail
 from persistq.rabbitmq.subscriptions import Delivery, Subscriptions, timed_out

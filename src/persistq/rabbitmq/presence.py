@@ -8,7 +8,7 @@ from typing import Any
 
 import pika.channel
 
-from persistq.rabbitmq.errors import BrokerError
+from persistq.errors import BrokerError
 
 NOT_FOUND = 404
 

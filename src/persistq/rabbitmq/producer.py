@@ -6,9 +6,9 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Literal
 
+from persistq.errors import BrokerError, BrokerUnavailableError
 from persistq.rabbitmq.confirms import ConfirmWindow
 from persistq.rabbitmq.control import ControlKind, encode_control, new_producer_id
-from persistq.rabbitmq.errors import BrokerError, BrokerUnavailableError
 from persistq.rabbitmq.link import Link
 from persistq.rabbitmq.topology import Topology
 

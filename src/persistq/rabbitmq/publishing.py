@@ -17,7 +17,7 @@ import pika.channel
 import pika.frame
 from pika.spec import Basic, BasicProperties
 
-from persistq.rabbitmq.errors import BrokerError, BrokerUnavailableError, UnconfirmedError
+from persistq.errors import BrokerError, BrokerUnavailableError, UnconfirmedError
 
 Counts = tuple[int, int]
 PRESENCE_ARGUMENTS: dict[str, Any] = {"x-expires": 86_400_000}  # gone a day: deleted

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from types import TracebackType
 from typing import Any
 
 import pika
 
 from persistq import processes
-from persistq.errors import MessageFormatError, UpstreamFailureError
+from persistq.closing import ClosesOrFails
+from persistq.errors import BrokerError, MessageFormatError, NotDeliveredError, UpstreamFailureError
 from persistq.journal.codec import decode_payload, encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
 from persistq.rabbitmq.admin import reset_control_stream
-from persistq.rabbitmq.errors import BrokerError, NotDeliveredError
 from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link
 from persistq.rabbitmq.producer import Durability, Producer
@@ -32,7 +31,7 @@ _CONFIG = (
 """What a pickled queue keeps: its settings, never a connection."""
 
 
-class RabbitMQQueue:
+class RabbitMQQueue(ClosesOrFails):
     """A queue on a RabbitMQ broker with the methods and meaning of PersistentQueue.
 
     ``put`` returns once the broker confirmed the message (``durability="confirm"``), or
@@ -282,18 +281,8 @@ class RabbitMQQueue:
             raise StopIteration
         return msg
 
-    def __enter__(self) -> RabbitMQQueue:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._producer.name is None:
+    def _end_block(self, *, failed: bool) -> None:
+        if self._producer.name is None:  # a consumer only: nothing to announce
             self.dispose()
-        elif exc_type is None:
-            self.close()
         else:
-            self.fail()
+            super()._end_block(failed=failed)

@@ -4,8 +4,8 @@
 crash-safe, with retries. See ``docs/schedules.md``.
 """
 
+from persistq.errors import ScheduleError, StateError
 from persistq.schedule.definition import Schedule
-from persistq.schedule.errors import ScheduleError, StateError
 from persistq.schedule.observer import SlotObserver
 from persistq.schedule.scheduler import Scheduler
 from persistq.schedule.trigger import Trigger, read_trigger

@@ -22,8 +22,8 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from persistq.errors import ScheduleError
 from persistq.schedule.definition import Schedule
-from persistq.schedule.errors import ScheduleError
 from persistq.schedule.observer import SlotObserver
 from persistq.schedule.scheduler import Scheduler
 

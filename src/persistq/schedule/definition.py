@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from persistq.schedule.errors import ScheduleError
+from persistq.errors import ScheduleError
 from persistq.schedule.slots import CATCH_UPS, CatchUp, check_cron, check_timezone, next_slot
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")

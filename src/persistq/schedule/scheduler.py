@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FrameType
 
+from persistq.errors import ScheduleError
 from persistq.folder.names import normalize_extension
 from persistq.schedule.commit import (
     SCHEDULE_FOLDER,
@@ -23,7 +24,6 @@ from persistq.schedule.commit import (
     remove_uncommitted,
 )
 from persistq.schedule.definition import Schedule
-from persistq.schedule.errors import ScheduleError
 from persistq.schedule.observer import NoObserver, SlotObserver
 from persistq.schedule.slots import check_aware, decide, slots_between, utc
 from persistq.schedule.state import ScheduleState, load_state, save_state, state_path

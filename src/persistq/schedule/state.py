@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 
+from persistq.errors import StateError
 from persistq.folder.files import write_json
 from persistq.schedule.definition import Schedule
-from persistq.schedule.errors import StateError
 from persistq.schedule.slots import utc
 
 STATE_SUFFIX = ".schedule.json"

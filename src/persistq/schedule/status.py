@@ -8,7 +8,7 @@ import zoneinfo
 
 import attrs
 
-from persistq.schedule.errors import StateError
+from persistq.errors import StateError
 from persistq.schedule.scheduler import MAX_SLEEP
 from persistq.schedule.slots import ON_TIME, next_slot, utc
 from persistq.schedule.state import ScheduleState, load_state, state_files

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
+from persistq.errors import ScheduleError
 from persistq.schedule.definition import Content, Schedule
-from persistq.schedule.errors import ScheduleError
 from persistq.schedule.slots import utc
 
 _STAMP = "%Y%m%dT%H%M%SZ"
