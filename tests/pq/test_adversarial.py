@@ -323,3 +323,18 @@ def test_a_pympx_journal_whose_pid_was_reused_since_is_not_a_live_run(tmp_path: 
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_recovering_a_run_killed_before_it_wrote_anything_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Killed while writing its recovery pointer: only an empty temporary is left, and
+    # nothing says which run it was recovering. Nothing to requeue, but say why.
+    killed = tmp_path / "run3"
+    killed.mkdir()
+    (killed / ".items_recovering_from.json@host@12@34@0123456789ab.pqtmp").write_text("")
+    q = PersistentQueue("items", str(tmp_path / "run4"), str(killed))
+    assert q.requeue_unprocessed_work() == []
+    assert f"{killed} holds no journal or recovery pointer of prefix 'items'" in caplog.text
+    assert "recover from that one instead" in caplog.text
+    q.close()

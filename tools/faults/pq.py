@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from persistq import PersistentQueue
+from persistq.folder.names import TEMP_SUFFIX
 from persistq.journal import read_records
 from persistq.outstanding import outstanding
 from tools.faults.common import (
@@ -140,8 +141,11 @@ def run_chain(
         )
         drive_run(proc, rng, report, run.name, stderr, kill=k < kills, backlog=backlog)
         if k < kills:
-            if not run.exists() or not any(run.iterdir()):
-                continue  # killed before it wrote anything: as if never started
+            if not run.exists() or all(n.name.endswith(TEMP_SUFFIX) for n in run.iterdir()):
+                # Killed before it wrote anything of its own (at most the temporary of
+                # its recovery pointer): as if never started, so the next run recovers
+                # its predecessor (the library warns when pointed at such a directory).
+                continue
             report.mid_work_kills += len(records(run, "completed")) < len(records(run, "requested"))
         runs.append(run)
     _audit_requeues(runs, report)

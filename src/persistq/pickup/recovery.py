@@ -116,6 +116,15 @@ def requeue(
             os.path.abspath(current), prefix, durability, on_corrupt
         )
         return list(report.outstanding)
+    if prefix not in layout.prefixes(os.listdir(previous)):
+        log.warning(
+            "%s holds no journal or recovery pointer of prefix %r: nothing to requeue. If "
+            "it is the pickup directory of a run killed while it started (before it wrote "
+            "anything of its own), that run's work is still in its previous_pickup_dir: "
+            "recover from that one instead",
+            previous,
+            prefix,
+        )
     report = inspect(previous, prefix, on_corrupt=on_corrupt).prefix(prefix)
     compaction.refuse_live_writers(report, "requeue its work")
     if report.recovered_by is not None:
