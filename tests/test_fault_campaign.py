@@ -25,6 +25,7 @@ KILLS = 50
 def test_a_campaign_of_kills_loses_nothing(tmp_path: Path, family: str) -> None:
     reports = campaign(family, KILLS, seed=7, workdir=tmp_path)
     assert sum(r.kills for r in reports) >= KILLS
+    assert len({r.family for r in reports}) == len(FAMILIES[family]), "a topology never ran"
     for report in reports:
         assert report.violations == []
         assert report.lost == 0

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools import rabbitmq_node
-from tools.faults import folder, pq
+from tools.faults import folder, folder_days, folder_groups, folder_namespaces, pq
 from tools.faults.common import ChainReport
 
 KILLS_PER_CHAIN = 8
@@ -27,8 +27,19 @@ FAMILIES: dict[str, list[Chain]] = {
             else []
         ),
     ],
-    "folder": folder.CHAINS,
+    "folder": [
+        *folder.CHAINS,
+        folder_groups.run_chain,
+        folder_days.run_chain,
+        *([folder_namespaces.run_chain] if pq.namespaces_available() else []),
+    ],
 }
+SKIPPED: dict[str, list[str]] = {
+    "folder": []
+    if pq.namespaces_available()
+    else ["two PID namespaces sharing the folder: needs root and unshare (util-linux)"],
+}
+"""Topologies a family cannot run here, and why."""
 if rabbitmq_node.installed():  # a throwaway broker node; CI installs rabbitmq-server
     from tools.faults import rabbitmq
 
@@ -95,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         reports = [r for f in families for r in campaign(f, args.kills, args.seed, workdir)]
     command = "python -m tools.faults " + " ".join(argv if argv is not None else sys.argv[1:])
     print(table(reports, time.monotonic() - started, command))
+    for family in families:
+        for reason in SKIPPED.get(family, []):
+            print(f"SKIPPED ({family}): {reason}")
     for report in reports:
         for violation in report.violations:
             print(f"VIOLATION ({report.family}): {violation}")
