@@ -103,9 +103,9 @@ def run_chain(
         )
         drive_run(proc, rng, report, run, stderr, kill=k < kills, backlog=backlog)
         if k < kills:
-            report.mid_work_kills += bool(os.listdir(source) or _messages(queue))
+            report.mid_work_kills += bool(os.listdir(source) or queued_work(queue))
         completed_in[run] = completions(set(os.listdir(done)) - before)
-    stranded = _messages(queue) + sorted(os.listdir(source))
+    stranded = queued_work(queue) + sorted(os.listdir(source))
     if stranded:
         report.violations.append(f"left in the queue after the clean run: {stranded[:5]}")
     audit_loads(workdir / "ledger.txt", names, completed_in, report)
@@ -140,7 +140,7 @@ CHAINS: list[Callable[[Path, random.Random, int], ChainReport]] = [run_chain, ru
 """The folder family's topologies: one file system, and source/done on another."""
 
 
-def _messages(queue: Path) -> list[str]:
+def queued_work(queue: Path) -> list[str]:
     """Messages and claims (wip files) in the queue folder; markers are not work."""
     return sorted(n for n in os.listdir(queue) if n.endswith((EXTENSION, ".wip")))
 

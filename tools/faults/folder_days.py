@@ -30,7 +30,7 @@ from tools.faults.common import (
     drive_run,
     start,
 )
-from tools.faults.folder import EXTENSION, _messages, consume
+from tools.faults.folder import EXTENSION, consume, queued_work
 
 PER_DAY = 40
 NIGHT_SECONDS = 86_400.0
@@ -98,10 +98,10 @@ def run_chain(workdir: Path, rng: random.Random, kills: int) -> ChainReport:
                 stderr=stderr,
             )
             killed = how == "killed"
-            backlog = len(os.listdir(source)) + len(_messages(queue))
+            backlog = len(os.listdir(source)) + len(queued_work(queue))
             drive_run(proc, rng, report, run, stderr, kill=killed, backlog=backlog)
             if killed:
-                report.mid_work_kills += bool(os.listdir(source) or _messages(queue))
+                report.mid_work_kills += bool(os.listdir(source) or queued_work(queue))
             expected = KILLED_RUN_ERRORS if killed else ()
             report.violations += [f"{run}: {line}" for line in crashes(stderr, expected=expected)]
             completed_in[run] = completions(set(os.listdir(done)) - before)
@@ -114,10 +114,10 @@ def run_chain(workdir: Path, rng: random.Random, kills: int) -> ChainReport:
 def _end_of_day(queue: Path, source: Path, day: str, report: ChainReport) -> None:
     """After a day's clean run: nothing left, the day's markers kept; then the night
     (the markers age by a day, as they would)."""
-    left = _messages(queue) + sorted(os.listdir(source))
+    left = queued_work(queue) + sorted(os.listdir(source))
     if left:
         report.violations.append(f"{day} ended early: {len(left)} files left, {left[:3]}")
-    markers = [queue / n for n in os.listdir(queue) if n not in _messages(queue)]
+    markers = [queue / n for n in os.listdir(queue) if n not in queued_work(queue)]
     if not any(m.name.endswith(".done") for m in markers):
         report.violations.append(f"{day}: no done marker left for the next day")
     past = time.time() - NIGHT_SECONDS

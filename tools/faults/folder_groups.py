@@ -34,7 +34,7 @@ from tools.faults.common import (
     drive_run,
     start,
 )
-from tools.faults.folder import EXTENSION, _messages
+from tools.faults.folder import EXTENSION, queued_work
 
 ITEMS = ("a", "b", "c")
 """The files of every group."""
@@ -143,9 +143,9 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, groups: int = 130) 
         deaths = _lines(workdir / FILES[2], run)
         report.kills += len(deaths)
         if random_kill or deaths:
-            report.mid_work_kills += bool(deaths or os.listdir(source) or _messages(queue))
-        if not random_kill and (_messages(queue) or os.listdir(source)):
-            report.violations.append(f"{run} ended with work left: {_messages(queue)[:5]}")
+            report.mid_work_kills += bool(deaths or os.listdir(source) or queued_work(queue))
+        if not random_kill and (queued_work(queue) or os.listdir(source)):
+            report.violations.append(f"{run} ended with work left: {queued_work(queue)[:5]}")
         expected = KILLED_RUN_ERRORS if random_kill else ()
         report.violations += [f"{run}: {line}" for line in crashes(stderr, expected=expected)]
         completed_in[run] = completions(set(os.listdir(done)) - before)

@@ -35,7 +35,7 @@ from tools.faults.common import (
     kill_pipeline,
     start,
 )
-from tools.faults.folder import EXTENSION, _messages, consume
+from tools.faults.folder import EXTENSION, consume, queued_work
 from tools.faults.pq import UNSHARE
 
 LEASE_SECONDS = 3.0
@@ -90,7 +90,7 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -
                 (feed / name).rename(source / name)
         if clean:
             time.sleep(LEASE_SECONDS)  # the killed runs' claims are free to take back now
-        backlog = len(os.listdir(source)) + len(_messages(queue))
+        backlog = len(os.listdir(source)) + len(queued_work(queue))
         before = set(os.listdir(done))
         report.runs += 1
         procs = {}
@@ -108,12 +108,12 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -
             time.sleep(rng.uniform(0, backlog * SECONDS_PER_ITEM / 2))
             victims = rng.choice([["producer"], ["consumers"], ["producer", "consumers"]])
             report.kills += sum(kill_pipeline(procs[v], rng) for v in victims)
-            report.mid_work_kills += bool(os.listdir(source) or _messages(queue))
+            report.mid_work_kills += bool(os.listdir(source) or queued_work(queue))
         for role, proc in procs.items():
             _finish(proc, f"{run} ({role} namespace)", clean, workdir / f"{run}.{role}.stderr",
                     report)  # fmt: skip
         completed_in[run] = completions(set(os.listdir(done)) - before)
-    stranded = _messages(queue) + sorted(os.listdir(source))
+    stranded = queued_work(queue) + sorted(os.listdir(source))
     if stranded:
         report.violations.append(f"left in the queue after the clean run: {stranded[:5]}")
     audit_loads(workdir / "ledger.txt", names, completed_in, report)
