@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from tools.faults import folder_groups
 from tools.faults.__main__ import FAMILIES, NEEDS_HOSTS, campaign
-from tools.faults.common import REPO
+from tools.faults.common import (
+    KILLED_RUN_ERRORS,
+    REPO,
+    ChainReport,
+    audit_loads,
+    completions,
+    crashes,
+)
 
 KILLS = 50
 
@@ -25,6 +34,7 @@ KILLS = 50
 def test_a_campaign_of_kills_loses_nothing(tmp_path: Path, family: str) -> None:
     reports = campaign(family, KILLS, seed=7, workdir=tmp_path)
     assert sum(r.kills for r in reports) >= KILLS
+    assert len({r.family for r in reports}) == len(FAMILIES[family]), "a topology never ran"
     for report in reports:
         assert report.violations == []
         assert report.lost == 0
@@ -48,3 +58,33 @@ def test_the_campaign_command_prints_its_table() -> None:
     assert "| family | chains | runs | kills |" in result.stdout
     assert "| OK |" in result.stdout
     assert "FAILED" not in result.stdout
+
+
+def test_the_audit_counts_an_again_file_and_a_redo_in_one_run(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.txt"
+    ledger.write_text("run0 a.dat\nrun1 a.dat\nrun1 b.dat\nrun1 b.dat\n")
+    report = ChainReport(family="test")
+    done = completions(["a.dat", "a.again2.dat", "b.dat"])  # both a's in run1's done/
+    audit_loads(ledger, ["a.dat", "b.dat"], {"run0": Counter(), "run1": done}, report)
+    assert (report.lost, report.completed_twice) == (0, 1)
+    assert report.reprocessed_in_flight == 2  # a in run0 (killed), b's first load in run1
+
+
+def test_the_group_audit_flags_a_split_group(tmp_path: Path) -> None:
+    claims = tmp_path / "claims.txt"
+    claims.write_text("run0 7 g0001_a.dat,g0001_b.dat,g0001_c.dat\nrun0 8 g0002_a.dat\n")
+    report = ChainReport(family="test")
+    folder_groups._audit_groups(claims, report)
+    assert report.violations == ["run0: PID 8 was handed a split group: ['g0002_a.dat']"]
+
+
+def test_crashes_are_the_error_lines_of_tracebacks(tmp_path: Path) -> None:
+    stderr = tmp_path / "err"
+    stderr.write_text(
+        "Traceback (most recent call last):\nProcess ForkProcess-2:\n  File x\n"
+        "persistq.errors.UpstreamFailureError: producer gone\n"
+        "FileNotFoundError: [Errno 2] No such file or directory: 'q/a.wip'\n"
+    )
+    assert crashes(stderr, expected=KILLED_RUN_ERRORS) == [
+        "FileNotFoundError: [Errno 2] No such file or directory: 'q/a.wip'"
+    ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools import rabbitmq_node
-from tools.faults import folder, hosts, pq
+from tools.faults import folder, folder_days, folder_groups, folder_namespaces, hosts, pq
 from tools.faults.common import ChainReport
 from tools.faults.hosts_audit import HostsReport, hosts_table
 
@@ -28,7 +28,12 @@ FAMILIES: dict[str, list[Chain]] = {
             else []
         ),
     ],
-    "folder": folder.CHAINS,
+    "folder": [
+        *folder.CHAINS,
+        folder_groups.run_chain,
+        folder_days.run_chain,
+        *([folder_namespaces.run_chain] if pq.namespaces_available() else []),
+    ],
     "hosts": [
         lambda d, r, k: hosts.run_chain(d, r, k, same_name=False),
         lambda d, r, k: hosts.run_chain(d, r, k, same_name=True),
@@ -36,6 +41,12 @@ FAMILIES: dict[str, list[Chain]] = {
 }
 NEEDS_HOSTS = frozenset({"hosts"})
 """Families that need Linux namespaces (root): left out of ``all`` where unavailable."""
+SKIPPED: dict[str, list[str]] = {
+    "folder": []
+    if pq.namespaces_available()
+    else ["two PID namespaces sharing the folder: needs root and unshare (util-linux)"],
+}
+"""Topologies a family cannot run here, and why."""
 if rabbitmq_node.installed():  # a throwaway broker node; CI installs rabbitmq-server
     from tools.faults import rabbitmq
 
@@ -112,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if across_hosts:
         print()
         print(hosts_table(across_hosts))
+    for family in families:
+        for reason in SKIPPED.get(family, []):
+            print(f"SKIPPED ({family}): {reason}")
     for report in reports:
         for violation in report.violations:
             print(f"VIOLATION ({report.family}): {violation}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from persistq.processes import pid_alive
 REPO = Path(__file__).resolve().parents[2]
 NEW_PER_RUN = 50  # each run's producer finds this many new items, as a daily feed would
 SECONDS_PER_ITEM = 0.002  # what each of a pipeline's 2 consumers takes per item
+KILLED_RUN_ERRORS = ("UpstreamFailureError",)
+"""What a killed run's consumers may die of: its producer was SIGKILLed a moment before
+them, and readers that notice answer FAILED."""
 
 
 @attrs.define
@@ -132,19 +136,24 @@ def audit_loads(
 ) -> None:
     """Check the ledger of loads (``<run> <item>`` lines) against completions per run
     (``completed_in``, in run order): every item completed exactly once; a second load
-    only where one was in flight, never after the item's completion."""
+    only where one was in flight (in an earlier run, or earlier in the same run when a
+    consumer died in it), never after the item's completion."""
     total: Counter[str] = sum(completed_in.values(), Counter())
     report.messages = len(items)
     report.lost = sum(1 for item in items if total[item] == 0)
     report.completed_twice = sum(1 for item in items if total[item] > 1)
-    loads: dict[str, list[str]] = defaultdict(list)
+    loads: dict[str, Counter[str]] = defaultdict(Counter)
     if ledger.exists():
         for line in ledger.read_text().splitlines():
             run, item = line.split(" ", 1)
-            loads[item].append(run)
+            loads[item][run] += 1
     order = {run: index for index, run in enumerate(completed_in)}
     for item in items:
-        in_flight = [run for run in loads[item] if not completed_in.get(run, Counter())[item]]
+        in_flight = [  # loads of a run beyond its completions (a redo within one run too)
+            run
+            for run, count in loads[item].items()
+            for _ in range(count - min(count, completed_in.get(run, Counter())[item]))
+        ]
         report.reprocessed_in_flight += len(in_flight)
         if not loads[item]:
             report.violations.append(f"{item} was never loaded")
@@ -155,3 +164,30 @@ def audit_loads(
     unknown = set(loads) - set(items)
     if unknown:
         report.violations.append(f"loads of unknown items: {sorted(unknown)[:5]}")
+
+
+_AGAIN = re.compile(r"\.again[0-9]+(?=\.[^.]+$)")
+
+
+def completions(names: Iterable[str]) -> Counter[str]:
+    """Completions among the file names of a done/ folder: ``x.again2.dat`` (the second
+    ``x.dat`` finished) counts as a second completion of ``x.dat``."""
+    return Counter(_AGAIN.sub("", name) for name in names)
+
+
+def crashes(stderr: Path, *, expected: Sequence[str] = ()) -> list[str]:
+    """The error line ending each traceback in the file ``stderr`` (a run's processes
+    print one when they die of an error), unless it names one of the ``expected``
+    errors. Tracebacks of processes writing at once may interleave: only the error
+    lines themselves are looked for."""
+    if not stderr.exists():
+        return []
+    lines = stderr.read_text(errors="replace").splitlines()
+    return [
+        line
+        for line in lines
+        if _ERROR_LINE.match(line) and not any(error in line for error in expected)
+    ]
+
+
+_ERROR_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")

@@ -27,6 +27,7 @@ from tools.faults.common import (
     SECONDS_PER_ITEM,
     ChainReport,
     audit_loads,
+    completions,
     drive_run,
     join_workers,
     start,
@@ -35,9 +36,13 @@ from tools.faults.common import (
 EXTENSION = ".dat"
 
 
-def consume(queue: str, done: str, ledger: str, run: str) -> None:
+def consume(
+    queue: str, done: str, ledger: str, run: str, lease_seconds: float | None = None
+) -> None:
     """A worker: claim each file, load it (a ledger line), then mark it done."""
-    reader = ReadableFolderQueue(queue, EXTENSION, task_done_directory=done)
+    reader = ReadableFolderQueue(
+        queue, EXTENSION, task_done_directory=done, lease_seconds=lease_seconds
+    )
     fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     for wip in reader:
         time.sleep(SECONDS_PER_ITEM)
@@ -98,9 +103,9 @@ def run_chain(
         )
         drive_run(proc, rng, report, run, stderr, kill=k < kills, backlog=backlog)
         if k < kills:
-            report.mid_work_kills += bool(os.listdir(source) or _messages(queue))
-        completed_in[run] = Counter(set(os.listdir(done)) - before)
-    stranded = _messages(queue) + sorted(os.listdir(source))
+            report.mid_work_kills += bool(os.listdir(source) or queued_work(queue))
+        completed_in[run] = completions(set(os.listdir(done)) - before)
+    stranded = queued_work(queue) + sorted(os.listdir(source))
     if stranded:
         report.violations.append(f"left in the queue after the clean run: {stranded[:5]}")
     audit_loads(workdir / "ledger.txt", names, completed_in, report)
@@ -135,7 +140,7 @@ CHAINS: list[Callable[[Path, random.Random, int], ChainReport]] = [run_chain, ru
 """The folder family's topologies: one file system, and source/done on another."""
 
 
-def _messages(queue: Path) -> list[str]:
+def queued_work(queue: Path) -> list[str]:
     """Messages and claims (wip files) in the queue folder; markers are not work."""
     return sorted(n for n in os.listdir(queue) if n.endswith((EXTENSION, ".wip")))
 
