@@ -95,13 +95,14 @@ def _held(ledger: Path, host: str) -> str | None:
 
 
 def _moved_on(ledger: Path, victim: str, item: str, cut_at: float) -> bool:
-    """Whether another host got ``item``, or ``victim``'s task_done of it returned
-    before the cut (its ack reached the broker: nothing to redeliver)."""
-    return any(
-        it == item
-        and ((kind == "got" and who != victim) or (kind == "acked" and float(t) < cut_at))
-        for t, kind, who, it, *_ in _ledger(ledger)
-    )
+    """Whether another host got ``item`` since the cut, or ``victim``'s task_done of it
+    returned before the cut (its ack reached the broker: nothing to redeliver)."""
+    for t, kind, who, it, *_ in _ledger(ledger):
+        if it == item and kind == "got" and who != victim and float(t) > cut_at:
+            return True  # not a host that had it before (a message cut off earlier)
+        if it == item and kind == "acked" and who == victim and float(t) < cut_at:
+            return True
+    return False
 
 
 def _cut_once(hosts: Hosts, ledger: Path, rng: random.Random, report: ChainReport) -> None:
