@@ -27,21 +27,24 @@ from tools.faults.common import (
 )
 
 KILLS = 50
+CUTS = 4  # rabbitmq-hosts: each cut waits out a heartbeat timeout (~3 s)
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("family", sorted(set(FAMILIES) - NEEDS_HOSTS))  # tests/hosts: those
 def test_a_campaign_of_kills_loses_nothing(tmp_path: Path, family: str) -> None:
-    reports = campaign(family, KILLS, seed=7, workdir=tmp_path)
-    assert sum(r.kills for r in reports) >= KILLS
+    kills = CUTS if family == "rabbitmq-hosts" else KILLS
+    reports = campaign(family, kills, seed=7, workdir=tmp_path)
+    assert sum(r.kills for r in reports) >= kills
     assert len({r.family for r in reports}) == len(FAMILIES[family]), "a topology never ran"
     for report in reports:
         assert report.violations == []
         assert report.lost == 0
-        assert report.completed_twice == 0
+        # only a cut-off host's late finish, which its task_done reported (DeliveryLostError)
+        assert report.completed_twice == report.late_on_cut_hosts
         assert report.messages > 0
     mid_work = sum(r.mid_work_kills for r in reports)
-    assert mid_work >= KILLS // 2, f"only {mid_work} kills landed while work was in progress"
+    assert mid_work >= kills // 2, f"only {mid_work} kills landed while work was in progress"
 
 
 @pytest.mark.timeout(120)

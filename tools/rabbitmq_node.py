@@ -43,11 +43,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def accepts(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+def accepts(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host``:``port``."""
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 @attrs.define
@@ -56,10 +56,14 @@ class Node:
 
     ``consumer_timeout_ms`` sets the broker's ``consumer_timeout`` and checks it every
     second (the default check runs once a minute), for tests of a timed-out delivery.
+    ``host`` is the address AMQP listens on (loopback by default; the root side of
+    :mod:`tools.netns_hosts`' test hosts for multi-host tests); epmd and the node's
+    control ports stay on loopback.
     """
 
     base: Path = attrs.field(factory=lambda: Path(tempfile.mkdtemp(prefix="persistq-rmq-")))
     consumer_timeout_ms: int | None = None
+    host: str = "127.0.0.1"
     amqp_port: int = attrs.field(factory=free_port)
     dist_port: int = attrs.field(factory=free_port)
     ctl_port: int = attrs.field(factory=free_port)
@@ -70,7 +74,7 @@ class Node:
     @property
     def url(self) -> str:
         """The AMQP URL of the node (user guest, default vhost)."""
-        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/%2F"
+        return f"amqp://guest:guest@{self.host}:{self.amqp_port}/%2F"
 
     @property
     def log_dir(self) -> Path:
@@ -83,7 +87,7 @@ class Node:
         env.update(
             HOME=str(self.base),
             RABBITMQ_NODENAME=f"{name}@localhost",
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_IP_ADDRESS=self.host,
             RABBITMQ_NODE_PORT=str(self.amqp_port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_CTL_DIST_PORT_MIN=str(self.ctl_port),
@@ -145,7 +149,7 @@ class Node:
             assert self._server is not None
             if self._server.poll() is not None:
                 raise RuntimeError(f"the broker exited early; see {self.log_dir}")
-            if accepts(self.amqp_port) and self._declares():
+            if accepts(self.amqp_port, self.host) and self._declares():
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the broker did not start within {timeout} s; see {self.log_dir}")
@@ -188,7 +192,7 @@ class Node:
 
     def _wait_port_free(self) -> None:
         deadline = time.monotonic() + 10
-        while accepts(self.amqp_port) and time.monotonic() < deadline:
+        while accepts(self.amqp_port, self.host) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def remove(self) -> None:

@@ -122,7 +122,14 @@ class UnconfirmedError(BrokerError):
     """Messages that the broker refused (nack) or never confirmed; they may be missing."""
 
 
-class ConsumerTimeoutError(BrokerError):
+class DeliveryLostError(BrokerError):
+    """``task_done`` came after the broker took the message back (the connection or its
+    channel was lost: a host cut off, a broker restart); the message went back to the
+    queue and is delivered again, maybe to another consumer: the work done here on it
+    may be done again there."""
+
+
+class ConsumerTimeoutError(DeliveryLostError):
     """The broker took a message back because it was not acknowledged within its
     ``consumer_timeout``; the message went back to the queue and will be delivered again."""
 

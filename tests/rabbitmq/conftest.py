@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from tools.rabbitmq_node import INSTALL_HINT, Node, installed
 
+from persistq.rabbitmq import exits
+
 _names = itertools.count()
 
 
@@ -20,6 +22,7 @@ def _node(**options: object) -> Iterator[Node]:
         node.start()
         yield node
     finally:
+        exits.close_all()  # queues a test left open stop before their broker does
         node.remove()
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools import rabbitmq_node
+from tools import netns_hosts, rabbitmq_node
 from tools.faults import folder, folder_days, folder_groups, folder_namespaces, hosts, pq
 from tools.faults.common import ChainReport
 from tools.faults.hosts_audit import HostsReport, hosts_table
@@ -51,6 +51,10 @@ if rabbitmq_node.installed():  # a throwaway broker node; CI installs rabbitmq-s
     from tools.faults import rabbitmq
 
     FAMILIES["rabbitmq"] = [rabbitmq.run_chain]
+    if netns_hosts.unavailable() is None:  # root and iproute2, as in CI
+        from tools.faults import rabbitmq_hosts
+
+        FAMILIES["rabbitmq-hosts"] = [rabbitmq_hosts.run_chain]
 
 
 def campaign(family: str, kills: int, seed: int, workdir: Path) -> list[ChainReport]:
@@ -91,9 +95,11 @@ def table(reports: list[ChainReport], seconds: float, command: str) -> str:
             )
         ]
         verdict = "OK" if all(r.ok for r in rows) else "FAILED"
-        lines.append(
-            f"| {family} | {len(rows)} | " + " | ".join(map(str, total)) + f" | {verdict} |"
-        )
+        late = sum(r.late_on_cut_hosts for r in rows)
+        cells = list(map(str, total))
+        if late:
+            cells[5] += f" ({late} late on a cut-off host, reported)"
+        lines.append(f"| {family} | {len(rows)} | " + " | ".join(cells) + f" | {verdict} |")
     lines.append("")
     lines.append(f"`{command}` — {seconds:.0f} s")
     return "\n".join(lines)

@@ -24,7 +24,8 @@ import pika.channel
 import pika.exceptions
 from pika.adapters.select_connection import IOLoop
 
-from persistq.errors import BrokerError, ConsumerTimeoutError, QueueSettingsError
+from persistq.errors import BrokerError, DeliveryLostError, QueueSettingsError
+from persistq.rabbitmq import exits
 from persistq.rabbitmq.backoff import reconnect_delay
 from persistq.rabbitmq.presence import probe
 from persistq.rabbitmq.publishing import Counts, Publish, Publisher, fail
@@ -76,6 +77,7 @@ class Link:
         self._thread = threading.Thread(target=self._run, name=f"persistq-amqp {self._where}")
         self._thread.daemon = True
         self._thread.start()
+        exits.track(self)
 
     # -- the caller's side (any thread) ---------------------------------------------
 
@@ -132,23 +134,17 @@ class Link:
         """Why each closed work channel (by generation) closed."""
         return self._subscriptions.lost
 
-    def ack(self, delivery: Delivery) -> bool:
-        """Acknowledge ``delivery``; False if its channel is gone (the broker gave the
-        message back to the queue). Raises ConsumerTimeoutError if the broker took it
-        back because its ``consumer_timeout`` passed."""
+    def ack(self, delivery: Delivery) -> Future[None]:
+        """Acknowledge ``delivery``; the future resolves once the broker handled the
+        ack, or fails with DeliveryLostError (the reason its channel closed) if the
+        broker took the message back first."""
+        future: Future[None] = Future()
         reason = self.lost.get(delivery.generation)
-        if reason is not None and timed_out(reason):
-            raise ConsumerTimeoutError(
-                f"{self._where}: the broker took this message back after its consumer_timeout "
-                f"({reason}); it went back to the queue and is delivered again, maybe to "
-                "another consumer. Raise consumer_timeout in rabbitmq.conf (milliseconds, "
-                "e.g. consumer_timeout = 86400000) above your longest task; see "
-                "docs/rabbitmq.md"
-            )
         if reason is not None:
-            return False
-        self._call(functools.partial(self._subscriptions.ack, delivery))
-        return True
+            fail(future, DeliveryLostError(reason))
+        else:
+            self._call(functools.partial(self._subscriptions.ack, delivery, future))
+        return future
 
     def check(self) -> None:
         """Raise the error that ended this link for good, if any."""
@@ -158,9 +154,15 @@ class Link:
     def close(self, timeout: float = 10.0) -> None:
         """Close the connection (acks and publishes sent before go out first) and end
         the I/O thread."""
+        self.stop_soon().join(timeout)
+
+    def stop_soon(self) -> threading.Thread:
+        """Stop connecting again, close the connection after what was asked before
+        (see :meth:`close`); return the I/O thread, which ends then."""
         if self._thread.is_alive():
+            self._stopping = True  # read on the I/O thread: no reconnect from now on
             self._loop.add_callback_threadsafe(self._stop)
-            self._thread.join(timeout)
+        return self._thread
 
     def _send_outbox(self) -> None:
         with self._outbox_lock:

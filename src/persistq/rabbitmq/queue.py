@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import pika
@@ -14,6 +15,7 @@ from persistq.closing import ClosesOrFails
 from persistq.errors import BrokerError, MessageFormatError, NotDeliveredError, UpstreamFailureError
 from persistq.journal.codec import decode_payload, encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
+from persistq.rabbitmq.acks import wait_ack
 from persistq.rabbitmq.admin import reset_control_stream
 from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link
@@ -206,18 +208,14 @@ class RabbitMQQueue(ClosesOrFails):
             return None
 
     def task_done(self, obj: Any) -> None:
-        """Acknowledge ``obj`` (a message this consumer got); DONE and FAILED need none.
-        Raises ConsumerTimeoutError if the broker already took the message back."""
+        """Acknowledge ``obj`` (a message this consumer got) and return once the broker
+        has the acknowledgement; DONE and FAILED need none. Raises DeliveryLostError
+        (ConsumerTimeoutError after the broker's consumer_timeout) naming ``obj`` if the
+        broker took the message back first: it is delivered again, maybe elsewhere."""
         if is_control(obj):
             return
-        delivery = self._take(obj, "task_done")
-        if not self._link().ack(delivery):
-            log.warning(
-                "%s: the connection was lost before task_done(%r); the broker gave the "
-                "message back and delivers it again",
-                self._where,
-                obj,
-            )
+        ack = self._link().ack(self._take(obj, "task_done"))
+        wait_ack(ack, self._where, f"task_done({obj!r})", self.retry_seconds)
 
     def task_failed(self, obj: Any, reason: str) -> str:
         """Give up on this attempt at ``obj``; return the queue it went to: back to this
@@ -225,12 +223,15 @@ class RabbitMQQueue(ClosesOrFails):
         queue (with every attempt's reason in its header ``x-persistq-reasons``)."""
         delivery = self._take(obj, "task_failed")
         target, headers = next_attempt(delivery.headers, reason, self.topology)
-        self._move(self._link(), delivery, target, headers)
+        ack = self._move(self._link(), delivery, target, headers)
+        wait_ack(ack, self._where, f"task_failed({obj!r})", self.retry_seconds)
         return target
 
-    def _move(self, link: Link, delivery: Delivery, target: str, headers: dict[str, Any]) -> None:
+    def _move(
+        self, link: Link, delivery: Delivery, target: str, headers: dict[str, Any]
+    ) -> Future[None]:
         self._producer.wait(link.publish(target, delivery.body, headers, self.retry_seconds))
-        link.ack(delivery)  # after the confirm: a crash in between delivers it twice
+        return link.ack(delivery)  # after the confirm: a crash in between delivers it twice
 
     def _take(self, obj: Any, what: str) -> Delivery:
         try:

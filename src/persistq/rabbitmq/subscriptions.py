@@ -5,6 +5,11 @@ Each work channel is a *generation*; a delivery remembers its generation, so an 
 goes only to the channel that delivered it. When a channel closes (the connection was
 lost, or the broker's consumer_timeout took a delivery back) its reason is kept in
 :attr:`Subscriptions.lost`, and a new channel takes over.
+
+An ack is followed on its channel by a ``basic.qos``, whose reply comes only after the
+broker handled the ack (a channel's methods are handled in order): the ack's future
+resolves on that reply, or fails with the reason if the channel closes first, so an
+ack sent into a dead connection (a host cut off) never passes for a success.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import attrs
 import pika.channel
 from pika.spec import Basic, BasicProperties
 
+from persistq.rabbitmq.errors import DeliveryLostError
+from persistq.rabbitmq.publishing import fail
 from persistq.rabbitmq.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,7 @@ class Subscriptions:
         self.wanted = False
         self.generation = 0
         self.lost: dict[int, str] = {}
+        self._acks: dict[int, list[Future[None]]] = {}  # by generation, until the broker has them
 
     def open(self, open_channel: OpenChannel) -> None:
         """Open the consumers' channels (on a new connection) with ``open_channel``,
@@ -81,13 +90,36 @@ class Subscriptions:
         self._work = None
         if self.generation and self.generation not in self.lost:
             self.lost[self.generation] = f"connection lost: {error}"
+        self._fail_acks(self.generation)
 
-    def ack(self, delivery: Delivery) -> None:
-        """Acknowledge ``delivery`` if the channel that delivered it still lives."""
-        if self._work is not None and delivery.generation == self.generation:
-            self._work.basic_ack(delivery.tag)
-        else:
-            log.warning("%s: ack of a message whose channel closed; it comes again", self._where)
+    def ack(self, delivery: Delivery, future: Future[None]) -> None:
+        """Acknowledge ``delivery`` if the channel that delivered it still lives;
+        ``future`` resolves once the broker handled the ack, or fails with
+        DeliveryLostError (the reason) if the channel is gone first."""
+        generation = delivery.generation
+        channel = self._work
+        if channel is None or generation != self.generation:
+            reason = self.lost.get(generation, "its channel closed")
+            fail(future, DeliveryLostError(reason))
+            return
+        self._acks.setdefault(generation, []).append(future)
+        channel.basic_ack(delivery.tag)
+        channel.basic_qos(
+            prefetch_count=self._prefetch,
+            callback=lambda _frame: self._settled(generation, future),
+        )
+
+    def _settled(self, generation: int, future: Future[None]) -> None:
+        waiting = self._acks.get(generation, [])
+        if future in waiting:
+            waiting.remove(future)
+        if not future.done():
+            future.set_result(None)
+
+    def _fail_acks(self, generation: int) -> None:
+        reason = self.lost.get(generation, "its channel closed")
+        for future in self._acks.pop(generation, []):
+            fail(future, DeliveryLostError(reason))
 
     def _on_work_channel(self, channel: pika.channel.Channel) -> None:
         self.generation += 1
@@ -117,6 +149,7 @@ class Subscriptions:
         self, generation: int, channel: pika.channel.Channel, error: BaseException
     ) -> None:
         self.lost.setdefault(generation, str(error))
+        self._fail_acks(generation)
         if timed_out(str(error)):
             log.error("%s: the broker took back a delivery: %s", self._where, error)
         if self._work is channel:
