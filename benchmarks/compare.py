@@ -298,7 +298,11 @@ def main(argv: list[str] | None = None) -> None:
         print("flush goal:", file=sys.stderr)
         flush = measure(flush_trials(ctx), root, target_s, rounds)
         versus = measure_versus(root, target_s, folder_rounds)
-        drains = measure_drains(root, drain_sizes, 1) if args.drain_100k or args.quick else None
+        drains = (
+            measure_drains(root, drain_sizes, folder_rounds)
+            if args.drain_100k or args.quick
+            else None
+        )
         recoveries = measure_recovery(root, sizes, rounds)
         latencies = measure_latencies(samples, root)
     finally:
