@@ -30,32 +30,26 @@ import tempfile
 import time
 
 import attrs
-import matplotlib
 import persistqueue
+from compare_plot import CEILING, plot
 from compare_recovery import RECOVERY_GOAL_LINES, measure_recovery, recovery_table
 from folder_bench import DRAIN_SIZES, drain_table, measure_drains, measure_versus, versus_table
 from folder_latency import latency_table, measure_latencies
 from harness import Result, Trial, command_line, load_text, machine, markdown_table, measure
-from pq_bench import (
+from pq_bench import flush_table, flush_trials
+from pq_messages import plain
+from pq_trials import (
     CONSUMERS,
-    flush_table,
-    flush_trials,
-    multi_bare,
     multi_persistent,
     single_bare,
     single_persistent,
     single_sqlite_ack,
 )
-from pq_messages import plain
 from queuelib import FifoDiskQueue
 
 from persistq.durability import DURABILITIES
 
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CEILING = "JoinableQueue"
 
 
 def single_file_queue(directory: str, n: int) -> float:
@@ -160,42 +154,6 @@ def throughput_table(single: dict[str, Result], multi: dict[str, Result]) -> str
     return markdown_table(header, rows, "llrrrrr")
 
 
-def plot(
-    single: dict[str, Result],
-    multi: dict[str, Result],
-    latencies: dict[str, list[float]],
-    path: str,
-) -> None:
-    """Throughput by durability (against the ceiling) and the pickup latency CDFs."""
-    fig, (bars, cdf) = plt.subplots(1, 2, figsize=(11, 4.2))
-    keys = [CEILING, *DURABILITIES]
-    labels = ["JoinableQueue\n(ceiling)", *(f'durability\n"{d}"' for d in DURABILITIES)]
-    width = 0.38
-    for offset, (name, results) in (
-        (-width / 2, ("1 process", single)),
-        (width / 2, (f"1 producer + {CONSUMERS} consumers", multi)),
-    ):
-        xs = [i + offset for i in range(len(keys))]
-        bars.bar(xs, [results[k].rate for k in keys], width, label=name)
-    bars.set_xticks(range(len(keys)), labels)
-    bars.set_yscale("log")
-    top = max(r.rate for r in (*single.values(), *multi.values()))
-    bars.set_ylim(100, top * 10)  # one base for every bar; room for the legend
-    bars.set_ylabel("messages/s (put + get + task_done)")
-    bars.set_title("PersistentQueue throughput by durability")
-    bars.legend(loc="upper right")
-    for mode, values in latencies.items():
-        cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], label=mode)
-    cdf.set_xscale("log")
-    cdf.set_xlabel("ms from rename into the folder to get() returning")
-    cdf.set_ylabel("fraction of pickups")
-    cdf.set_title("Folder queue pickup latency")
-    cdf.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def report(command: str, where: str, settings: str, sections: dict[str, str]) -> str:
     """The Markdown page: command, date, machine and load at the top, then the sections."""
     parts = [
@@ -298,14 +256,17 @@ def main(argv: list[str] | None = None) -> None:
             "queuelib": single_queuelib,
         }
         single = measure(single_trials, root, target_s, rounds)
-        print(f"1 producer + {CONSUMERS} consumers:", file=sys.stderr)
+        print(f"1 producer + {CONSUMERS} consumers, and the flush goal:", file=sys.stderr)
         multi_trials: dict[str, Trial] = {
-            CEILING: multi_bare(ctx),
-            **{d: multi_persistent(ctx, d) for d in DURABILITIES},
+            **flush_trials(ctx),
+            **{d: multi_persistent(ctx, d) for d in DURABILITIES if d != "flush"},
         }
-        multi = measure(multi_trials, root, target_s, rounds)
-        print("flush goal:", file=sys.stderr)
-        flush = measure(flush_trials(ctx), root, target_s, rounds)
+        flush = measure(multi_trials, root, target_s, rounds)
+        multi: dict[str, Result] = {
+            CEILING: flush["bare plain"],
+            "flush": flush["flush plain"],
+            **{d: flush[d] for d in DURABILITIES if d != "flush"},
+        }
         versus = measure_versus(root, target_s, folder_rounds)
         drains = (
             measure_drains(root, drain_sizes, folder_rounds)

@@ -147,9 +147,11 @@ class Goal:
     baseline: str
 
     def cell(self, achieved: float) -> str:
-        """``"PASS (≥ 2x dirq)"`` or ``"MISS (≥ 2x dirq)"`` for the ratio achieved."""
-        verdict = "PASS" if achieved >= self.minimum else "**MISS**"
-        return f"{verdict} (≥ {self.minimum:g}x {self.baseline})"
+        """``"PASS: 2.153 ≥ 2x dirq"`` or ``"**MISS**: 0.797 < 0.8x bare"`` for the ratio
+        achieved (three decimals, so that a miss never reads as the goal's value)."""
+        if achieved >= self.minimum:
+            return f"PASS: {achieved:.3f} ≥ {self.minimum:g}x {self.baseline}"
+        return f"**MISS**: {achieved:.3f} < {self.minimum:g}x {self.baseline}"
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: str) -> str:

@@ -25,13 +25,8 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable
 from multiprocessing.context import BaseContext
-from multiprocessing.synchronize import Barrier
-from typing import Any, TextIO
 
-import persistqueue
 from harness import (
     TRIAL_HEADER,
     Goal,
@@ -44,12 +39,20 @@ from harness import (
     trial_cells,
 )
 from pq_group_commit import GROUP_THREADS, group_commit_trials
-from pq_messages import MESSAGES, Message, plain
+from pq_messages import MESSAGES
+from pq_trials import (
+    CONSUMERS,
+    multi_bare,
+    multi_persistent,
+    multi_pympx,
+    single_bare,
+    single_persistent,
+    single_pympx,
+    single_sqlite_ack,
+)
 
-from persistq import PersistentQueue
-from persistq.durability import DURABILITIES, Durability
+from persistq.durability import DURABILITIES
 
-CONSUMERS = 2
 ROUNDS = 5
 FLUSH_GOAL = Goal(0.8, "bare")
 SINGLE, MULTI, GROUP = "1 process", f"1 producer + {CONSUMERS} consumers", "put only, 1 process"
@@ -65,190 +68,13 @@ QUEUES = [
 ]
 
 
-class PlainJournal:
-    """One text line per record, ``write()`` + ``flush()`` each (the PyMPX pattern)."""
-
-    def __init__(self, directory: str, kind: str) -> None:
-        path = os.path.join(directory, f"bench_{kind}_PID{os.getpid()}.tsv")
-        self._file: TextIO = open(path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def record(self, msg: str) -> None:
-        self._file.write(msg + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-# -- single-process workload: put N, then get + task_done N ----------------------------
-
-
-def single_bare(ctx: BaseContext) -> Trial:
-    def trial(directory: str, n: int) -> float:
-        q: Any = ctx.JoinableQueue()
-        start = time.perf_counter()
-        for i in range(n):
-            q.put(plain(i))
-        for _ in range(n):
-            q.get()
-            q.task_done()
-        return time.perf_counter() - start
-
-    return trial
-
-
-def single_pympx(ctx: BaseContext) -> Trial:
-    def trial(directory: str, n: int) -> float:
-        q: Any = ctx.JoinableQueue()
-        requested = PlainJournal(directory, "requested")
-        completed = PlainJournal(directory, "completed")
-        start = time.perf_counter()
-        for i in range(n):
-            msg = plain(i)
-            requested.record(msg)
-            q.put(msg)
-        for _ in range(n):
-            msg = q.get()
-            completed.record(msg)
-            q.task_done()
-        elapsed = time.perf_counter() - start
-        requested.close()
-        completed.close()
-        return elapsed
-
-    return trial
-
-
-def single_sqlite_ack(directory: str, n: int) -> float:
-    q = persistqueue.SQLiteAckQueue(os.path.join(directory, "sqlite"))
-    start = time.perf_counter()
-    for i in range(n):
-        q.put(plain(i))
-    for _ in range(n):
-        q.ack(q.get())
-    elapsed = time.perf_counter() - start
-    q.close()
-    return elapsed
-
-
-def single_persistent(ctx: BaseContext, durability: Durability) -> Trial:
-    def trial(directory: str, n: int) -> float:
-        q = PersistentQueue("bench", directory, durability=durability, mp_context=ctx)
-        start = time.perf_counter()
-        for i in range(n):
-            q.put(plain(i))
-        for _ in range(n):
-            q.task_done(q.get())
-        elapsed = time.perf_counter() - start
-        q.dispose()
-        return elapsed
-
-    return trial
-
-
-# -- 1 producer (this process) + 2 consumer processes, timed until join() returns -------
-
-
-def _consume_bare(q: Any, ready: Barrier) -> None:
-    ready.wait()
-    while q.get() is not None:
-        q.task_done()
-
-
-def _consume_pympx(q: Any, directory: str, ready: Barrier) -> None:
-    completed = PlainJournal(directory, "completed")
-    ready.wait()
-    while (msg := q.get()) is not None:
-        completed.record(msg)
-        q.task_done()
-    completed.close()
-
-
-def _consume_persistent(q: PersistentQueue, ready: Barrier) -> None:
-    ready.wait()
-    for msg in q:  # until DONE, then dispose()
-        q.task_done(msg)
-
-
-def _run_consumers(
-    ctx: BaseContext, target: Callable[..., None], args: tuple[Any, ...], ready: Barrier
-) -> list[Any]:
-    procs = [ctx.Process(target=target, args=(*args, ready)) for _ in range(CONSUMERS)]  # type: ignore[attr-defined]
-    for p in procs:
-        p.start()
-    ready.wait()
-    return procs
-
-
-def _finish(procs: list[Any]) -> None:
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"consumer {p.pid} exited with {p.exitcode}")
-
-
-def multi_bare(ctx: BaseContext, make: Message = plain) -> Trial:
-    def trial(directory: str, n: int) -> float:
-        q: Any = ctx.JoinableQueue()
-        procs = _run_consumers(ctx, _consume_bare, (q,), ctx.Barrier(CONSUMERS + 1))
-        start = time.perf_counter()
-        for i in range(n):
-            q.put(make(i))
-        q.join()
-        elapsed = time.perf_counter() - start
-        for _ in procs:
-            q.put(None)
-        _finish(procs)
-        return elapsed
-
-    return trial
-
-
-def multi_pympx(ctx: BaseContext) -> Trial:
-    def trial(directory: str, n: int) -> float:
-        q: Any = ctx.JoinableQueue()
-        procs = _run_consumers(ctx, _consume_pympx, (q, directory), ctx.Barrier(CONSUMERS + 1))
-        requested = PlainJournal(directory, "requested")
-        start = time.perf_counter()
-        for i in range(n):
-            msg = plain(i)
-            requested.record(msg)
-            q.put(msg)
-        q.join()
-        elapsed = time.perf_counter() - start
-        requested.close()
-        for _ in procs:
-            q.put(None)
-        _finish(procs)
-        return elapsed
-
-    return trial
-
-
-def multi_persistent(ctx: BaseContext, durability: Durability, make: Message = plain) -> Trial:
-    def trial(directory: str, n: int) -> float:
-        q = PersistentQueue(
-            "bench", directory, number_of_workers=CONSUMERS, durability=durability, mp_context=ctx
-        )
-        procs = _run_consumers(ctx, _consume_persistent, (q,), ctx.Barrier(CONSUMERS + 1))
-        start = time.perf_counter()
-        for i in range(n):
-            q.put(make(i))
-        q.join()
-        elapsed = time.perf_counter() - start
-        q.close()
-        _finish(procs)
-        return elapsed
-
-    return trial
-
-
 # -- the flush goal --------------------------------------------------------------------
 
 
 def flush_trials(ctx: BaseContext) -> dict[str, Trial]:
     """For each kind of message, the bare queue and ``durability="flush"``, 1 producer +
-    2 consumers: the trials of :func:`flush_table`."""
+    2 consumers, named ``"bare <kind>"`` and ``"flush <kind>"``: the trials of
+    :func:`flush_table`."""
     trials: dict[str, Trial] = {}
     for kind, make in MESSAGES.items():
         trials[f"bare {kind}"] = multi_bare(ctx, make)
@@ -325,9 +151,9 @@ def main(argv: list[str] | None = None) -> None:
             ),
             multi: measure(
                 {
-                    "bare": multi_bare(ctx),
+                    **flush_trials(ctx),
                     "pympx": multi_pympx(ctx),
-                    **{d: multi_persistent(ctx, d) for d in DURABILITIES},
+                    **{d: multi_persistent(ctx, d) for d in DURABILITIES if d != "flush"},
                 },
                 root,
                 target_s,
@@ -335,9 +161,10 @@ def main(argv: list[str] | None = None) -> None:
             ),
             group: measure(group_commit_trials(ctx), root, target_s, rounds),
         }
-        flush = measure(flush_trials(ctx), root, target_s, rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    flush = results[multi]
+    flush["bare"], flush["flush"] = flush["bare plain"], flush["flush plain"]
     many = f"{GROUP_THREADS} threads"
     rows = [
         *((label, single, name, "bare") for label, name in QUEUES if name in results[single]),
