@@ -33,19 +33,30 @@ for name in sorted(os.listdir(staging)):
 writer.close()
 """
 CONSUME = """
-import sys
+import multiprocessing, sys
 from persistq import ReadableFolderQueue
-reader = ReadableFolderQueue(sys.argv[1])
-for wip in reader:
-    reader.task_done(wip)
+def drain():
+    reader = ReadableFolderQueue(sys.argv[1])
+    for wip in reader:
+        reader.task_done(wip)
+ctx = multiprocessing.get_context("fork")
+consumers = [ctx.Process(target=drain) for _ in range(int(sys.argv[3]))]
+for p in consumers:
+    p.start()
+for p in consumers:
+    p.join()
 """
 
 
-def counts(code: str, queue: str, staging: str) -> dict[str, int]:
-    """The calls of ``code`` run under ``strace -c -f``, by system call name."""
+def counts(code: str, queue: str, staging: str, consumers: int) -> dict[str, int]:
+    """The calls of ``code`` run under ``strace -c -f``, by system call name, and the
+    failed ones as ``"<name> (failed)"``."""
     with tempfile.NamedTemporaryFile("r", suffix=".strace") as summary:
         subprocess.run(
-            ["strace", "-f", "-c", "-o", summary.name, sys.executable, "-c", code, queue, staging],
+            [
+                *("strace", "-f", "-c", "-o", summary.name),
+                *(sys.executable, "-c", code, queue, staging, str(consumers)),
+            ],
             check=True,
         )
         calls: dict[str, int] = {}
@@ -54,11 +65,15 @@ def counts(code: str, queue: str, staging: str) -> dict[str, int]:
             # rows: % time, seconds, usecs/call, calls, [errors], syscall
             if len(fields) >= 5 and fields[3].isdigit() and not line.endswith("total"):
                 calls[fields[-1]] = int(fields[3])
+                if len(fields) == 6:
+                    calls[f"{fields[-1]} (failed)"] = int(fields[4])
         return calls
 
 
-def phase(root: str, n: int, consume: bool) -> dict[str, int]:
-    """The calls of putting (or, with ``consume``, draining) ``n`` messages."""
+def phase(root: str, n: int, consumers: int) -> dict[str, int]:
+    """The calls of putting ``n`` messages (``consumers=0``) or of ``consumers``
+    processes draining them."""
+    consume = consumers > 0
     directory = tempfile.mkdtemp(dir=root)
     try:
         queue, staging = os.path.join(directory, "q"), os.path.join(directory, "staging")
@@ -68,14 +83,14 @@ def phase(root: str, n: int, consume: bool) -> dict[str, int]:
             write_message(queue if consume else staging, i)
         if consume:
             writer.close()
-        return counts(CONSUME if consume else PUT, queue, staging)
+        return counts(CONSUME if consume else PUT, queue, staging, consumers)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def per_message(root: str, n: int, consume: bool) -> dict[str, float]:
+def per_message(root: str, n: int, consumers: int) -> dict[str, float]:
     """Calls per message: (calls with 2n - calls with n) / n, the calls that grow."""
-    small, large = phase(root, n, consume), phase(root, 2 * n, consume)
+    small, large = phase(root, n, consumers), phase(root, 2 * n, consumers)
     grown = {name: (large.get(name, 0) - small.get(name, 0)) / n for name in large}
     return {name: value for name, value in grown.items() if value >= 0.05}
 
@@ -87,15 +102,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="folder_syscalls_", dir=args.dir)
     try:
-        put = per_message(root, args.n, consume=False)
-        consume = per_message(root, args.n, consume=True)
+        columns = [per_message(root, args.n, consumers) for consumers in (0, 1, 2)]
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    names = sorted(set(put) | set(consume), key=lambda s: -(put.get(s, 0) + consume.get(s, 0)))
-    rows = [[name, f"{put.get(name, 0):.2f}", f"{consume.get(name, 0):.2f}"] for name in names]
-    rows.append(["total", f"{sum(put.values()):.2f}", f"{sum(consume.values()):.2f}"])
+    names = sorted({name for column in columns for name in column})
+    names.sort(key=lambda name: -sum(column.get(name, 0) for column in columns))
+    rows = [[name, *(f"{column.get(name, 0):.2f}" for column in columns)] for name in names]
+    calls = [sum(v for k, v in column.items() if not k.endswith("(failed)")) for column in columns]
+    rows.append(["total calls", *(f"{total:.2f}" for total in calls)])
     print(f"System calls per message (N={args.n:,} against {2 * args.n:,}, strace -c -f):\n")
-    print(markdown_table(["system call", "put", "get + task_done"], rows, "lrr"))
+    header = ["system call", "put", "get + task_done, 1 consumer", "the same, 2 consumers"]
+    print(markdown_table(header, rows, "lrrr"))
 
 
 if __name__ == "__main__":
