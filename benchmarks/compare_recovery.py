@@ -1,5 +1,7 @@
 """Recovery time and peak memory of ``PersistentQueue`` (used by ``compare.py``).
 
+:func:`measure_recovery` and :func:`recovery_table` are the report's section;
+
 :func:`write_journals` leaves in a directory the journals of a crashed run;
 :func:`recover` times ``PersistentQueue(...).get_list_of_outstanding_work()`` on them in
 a fresh Python process (this file run as a script), so that the peak resident set size
@@ -11,10 +13,16 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+
+import attrs
+from harness import load_average, load_text, markdown_table
 
 from persistq import PersistentQueue
 from persistq.journal import JournalWriter, encode_record, journal_file_name
@@ -71,6 +79,78 @@ def recover(directory: str) -> Recovery:
         timeout=600,
     )
     return Recovery(**json.loads(done.stdout))
+
+
+RECOVERY_GOAL_LINES = 1_000_000
+RECOVERY_GOAL_SECONDS = 2.0
+
+
+@attrs.frozen
+class RecoveryRow:
+    """The rounds of recovering journals of ``requested`` lines, ``completed`` of them
+    completed, with the 1-minute load average after each round."""
+
+    requested: int
+    completed: int
+    runs: tuple[Recovery, ...]
+    loads: tuple[float, ...]
+
+    @property
+    def seconds(self) -> float:
+        """The median seconds over the rounds."""
+        return statistics.median(r.seconds for r in self.runs)
+
+
+def measure_recovery(root: str, sizes: list[int], rounds: int) -> list[RecoveryRow]:
+    """Write the journals of each size once, then recover them ``rounds`` times."""
+    rows = []
+    for requested in sizes:
+        directory = tempfile.mkdtemp(prefix="recovery_", dir=root)
+        try:
+            completed = write_journals(directory, requested)
+            runs, loads = [], []
+            for _ in range(rounds):
+                runs.append(recover(directory))
+                loads.append(load_average())
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        rows.append(RecoveryRow(requested, completed, tuple(runs), tuple(loads)))
+        print(f"  recovery of {requested:,} lines done", file=sys.stderr)
+    return rows
+
+
+def recovery_table(rows: list[RecoveryRow]) -> str:
+    """Seconds and memory per size, and the 1M-line goal when that size ran."""
+    header = [
+        "requested lines",
+        "completed lines",
+        "outstanding",
+        "seconds (median)",
+        "peak RSS MB",
+        "RSS before recovery MB",
+        "load",
+    ]
+    lines = [
+        [
+            f"{r.requested:,}",
+            f"{r.completed:,}",
+            f"{r.runs[0].outstanding:,}",
+            f"{r.seconds:.2f}",
+            f"{max(x.peak_mb for x in r.runs):.0f}",
+            f"{r.runs[0].baseline_mb:.0f}",
+            load_text(r.loads),
+        ]
+        for r in rows
+    ]
+    text = markdown_table(header, lines, "rrrrrrr")
+    for r in rows:
+        if r.requested == RECOVERY_GOAL_LINES:
+            verdict = "PASS" if r.seconds <= RECOVERY_GOAL_SECONDS else "**MISS**"
+            text += (
+                f"\n\nGoal: recovery of a {RECOVERY_GOAL_LINES:,}-line journal in "
+                f"≤ {RECOVERY_GOAL_SECONDS:g} s: {r.seconds:.2f} s — {verdict}."
+            )
+    return text
 
 
 def _peak_mb() -> float:
