@@ -61,12 +61,18 @@ def pipeline(run_dir: str, queue: str, done: str, source: str, ledger: str) -> N
     for w in workers:
         w.start()
     print("ready", flush=True)
+    put_source(writer, source)
+    join_workers(workers)
+
+
+def put_source(writer: WritableFolderQueue, source: str) -> None:
+    """Move every file of folder ``source`` into the queue, in name order and paced as
+    a real producer, then close the producer."""
     for n, name in enumerate(sorted(os.listdir(source))):
         writer.put(os.path.join(source, name))
         if n % 20 == 0:
             time.sleep(0.002)
     writer.close()
-    join_workers(workers)
 
 
 def run_chain(

@@ -30,7 +30,7 @@ from tools.faults.common import (
     drive_run,
     start,
 )
-from tools.faults.folder import EXTENSION, consume, queued_work
+from tools.faults.folder import EXTENSION, consume, put_source, queued_work
 
 PER_DAY = 40
 NIGHT_SECONDS = 86_400.0
@@ -56,11 +56,7 @@ def pipeline(
     if writer is None:
         time.sleep(0.05)  # the consumers look at yesterday's markers first
         writer = WritableFolderQueue(queue, EXTENSION)
-    for n, name in enumerate(sorted(os.listdir(source))):
-        writer.put(os.path.join(source, name))
-        if n % 20 == 0:
-            time.sleep(0.002)
-    writer.close()
+    put_source(writer, source)
     for w in workers:
         w.join()
     if any(w.exitcode for w in workers):

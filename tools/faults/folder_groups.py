@@ -34,7 +34,7 @@ from tools.faults.common import (
     drive_run,
     start,
 )
-from tools.faults.folder import EXTENSION, queued_work
+from tools.faults.folder import EXTENSION, put_source, queued_work
 
 ITEMS = ("a", "b", "c")
 """The files of every group."""
@@ -92,11 +92,7 @@ def pipeline(run_dir: str, queue: str, done: str, source: str, workdir: str, die
     for w in workers:
         w.start()
     print("ready", flush=True)
-    for n, name in enumerate(sorted(os.listdir(source))):
-        writer.put(os.path.join(source, name))
-        if n % 20 == 0:
-            time.sleep(0.002)
-    writer.close()
+    put_source(writer, source)
     for w in workers:
         w.join()
     allowed = {0, -signal.SIGKILL}

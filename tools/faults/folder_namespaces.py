@@ -35,7 +35,7 @@ from tools.faults.common import (
     kill_pipeline,
     start,
 )
-from tools.faults.folder import EXTENSION, consume, queued_work
+from tools.faults.folder import EXTENSION, consume, put_source, queued_work
 from tools.faults.pq import UNSHARE
 
 LEASE_SECONDS = 3.0
@@ -64,11 +64,7 @@ def part(role: str, run_dir: str, queue: str, done: str, source: str, workdir: s
     if writer is None:
         print("ready", flush=True)
     else:
-        for n, name in enumerate(sorted(os.listdir(source))):
-            writer.put(os.path.join(source, name))
-            if n % 20 == 0:
-                time.sleep(0.002)
-        writer.close()
+        put_source(writer, source)
     join_workers(workers)
 
 
