@@ -12,6 +12,7 @@ import pytest
 
 from persistq import PersistentQueue
 from persistq.journal.codec import escape_field
+from persistq.pickup.layout import read_compaction
 from tests.cli.helpers import dead_pid, persistq, write_journal
 from tests.crashpoints import crash_points, python_argv, require_strace
 
@@ -68,7 +69,22 @@ def check_every_crash_point(tmp_path: Path, code: str, syscalls: tuple[str, ...]
     ):
         points += 1
         check_agreement(directory, expected, point)
+        check_restart_leaves_no_temporaries(directory, point)
     return points
+
+
+def check_restart_leaves_no_temporaries(directory: Path, point: object) -> None:
+    """A run started over the killed run's directory removes what it left half written
+    (``.part`` journals, ``.pqtmp`` side files) but the journal of a committed
+    compaction, which the next recovery links in, and still finds the same work."""
+    found = library_outstanding(directory)
+    PersistentQueue("items", directory, use_queue=False).close()
+    pending = read_compaction(str(directory), "items")
+    needed = {pending.temporary} if pending is not None else set()
+    left = [n for n in os.listdir(directory) if n.endswith((".part", ".pqtmp"))]
+    left = [n for n in left if n not in needed]
+    assert left == [], f"{point}: a restart left {left}"
+    assert library_outstanding(directory) == found, f"{point}: the restart changed the work"
 
 
 @pytest.mark.timeout(300)

@@ -29,12 +29,21 @@ def temp_name(final: str, owner: Owner, unique: str) -> str:
 
 def temp_owner(name: str) -> Owner | None:
     """The owner of temporary file ``name`` (see :func:`temp_name`); None for another name."""
+    parts = _temp_parts(name)
+    return None if parts is None else Owner.from_token(SEP.join(parts[1:4]))
+
+
+def temp_final(name: str) -> str | None:
+    """The name that temporary file ``name`` was to be renamed to; None for another name."""
+    parts = _temp_parts(name)
+    return None if parts is None else parts[0]
+
+
+def _temp_parts(name: str) -> list[str] | None:
     if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
         return None
     parts = name[1 : -len(TEMP_SUFFIX)].rsplit(SEP, 4)
-    if len(parts) != 5 or not parts[0]:
-        return None
-    return Owner.from_token(SEP.join(parts[1:4]))
+    return parts if len(parts) == 5 and parts[0] else None
 
 
 def move_record_name(owner: Owner, unique: str) -> str:

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from persistq.durability import Durability, fsync_directory
 from persistq.errors import LiveRunError
 from persistq.folder.files import write_json
+from persistq.folder.owner import Liveness, current_owner, judge
+from persistq.folder.tempnames import temp_owner
 from persistq.journal.codec import frame_payload
 from persistq.journal.naming import journal_file_name, parse_journal_name
 from persistq.journal.opening import hold_shared, open_regular
@@ -76,17 +78,13 @@ def write_whole(path: str, payloads: Sequence[bytes], durability: Durability) ->
 
 
 def remove_temporaries(directory: str, prefix: str, durability: Durability) -> list[str]:
-    """Remove the ``.part`` journals of ``prefix`` that killed compactions or requeues
-    left in ``directory`` (not those of a writer that may still run); return them."""
+    """Remove the temporaries of ``prefix`` that killed compactions, requeues or
+    recoveries left in ``directory`` (not those of a writer that may still run); return
+    them."""
     names = os.listdir(directory)
     removed = []
     for name in layout.temporaries(names, prefix, layout.read_compaction(directory, prefix)):
-        parsed = parse_journal_name(name[: -len(layout.PART)], prefix)
-        if parsed is None or parsed.pid is None:
-            continue
-        if parsed.pid == os.getpid() or (
-            writer_liveness(directory, parsed.pid, parsed.token, [name]) != "dead"
-        ):
+        if not _left_by_the_dead(directory, prefix, name):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, name))
@@ -95,6 +93,17 @@ def remove_temporaries(directory: str, prefix: str, durability: Durability) -> l
     if removed and durability == "fsync":
         fsync_directory(directory)
     return removed
+
+
+def _left_by_the_dead(directory: str, prefix: str, name: str) -> bool:
+    """Whether the writer of temporary ``name`` is known to be gone."""
+    owner = temp_owner(name)
+    if owner is not None:
+        return owner != current_owner() and judge(owner) is Liveness.DEAD
+    parsed = parse_journal_name(name[: -len(layout.PART)], prefix)
+    if parsed is None or parsed.pid is None or parsed.pid == os.getpid():
+        return False
+    return writer_liveness(directory, parsed.pid, parsed.token, [name]) == "dead"
 
 
 def compact(

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from persistq.errors import PersistqError
+from persistq.folder.tempnames import temp_final
 from persistq.journal.naming import JournalKind, JournalName, parse_journal_name
 from persistq.journal.opening import open_regular
 
@@ -170,14 +171,21 @@ def of_kind(journals: Iterable[JournalFile], kind: JournalKind) -> list[JournalF
 
 
 def temporaries(names: Iterable[str], prefix: str, compaction: Compaction | None) -> list[str]:
-    """The ``.part`` journals of ``prefix`` among ``names`` that no committed compaction
-    needs: left by a killed compaction or requeue unless their writer still runs."""
+    """The temporaries of ``prefix`` among ``names`` that no committed compaction needs:
+    ``.part`` journals, and the ``.pqtmp`` files of its JSON side files, left by a killed
+    compaction, requeue or recovery unless their writer still runs."""
     keep = compaction.temporary if compaction is not None else None
+    side_files = {
+        name(prefix) for name in (pointer_file_name, recovered_by_file_name, compaction_file_name)
+    }
     return sorted(
         name
         for name in names
-        if name.endswith(PART)
-        and name != keep
-        and parse_journal_name(name[: -len(PART)], prefix) is not None
-        and prefix_of(name) == prefix
+        if (
+            name.endswith(PART)
+            and name != keep
+            and parse_journal_name(name[: -len(PART)], prefix) is not None
+            and prefix_of(name) == prefix
+        )
+        or temp_final(name) in side_files
     )
