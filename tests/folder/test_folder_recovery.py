@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from persistq import ReadableFolderQueue
+from persistq.folder.markers import write_marker
 from persistq.folder.names import Owner, heartbeat_name, wip_name
 from persistq.folder.owner import current_owner, is_alive
 from persistq.processes import process_start
@@ -113,3 +114,43 @@ def test_restoring_never_overwrites_a_new_file_of_the_same_name(tmp_path: Path) 
     assert ReadableFolderQueue(qdir).recover_abandoned() == []
     assert wip.exists()
     assert (qdir / "x.tsv").read_text() == "newer"
+
+
+def test_heartbeats_that_no_owner_will_refresh_are_removed(tmp_path: Path) -> None:
+    """A dead owner's heartbeat, and with a lease one silent for longer than the lease,
+    go once the owner holds no claim; a fresh one, or one whose owner holds a claim
+    within its lease, stays."""
+    qdir = tmp_path / "q"
+    qdir.mkdir()
+    gone, silent, fresh = dead_owner(), Owner("gone.example", 7, 7), Owner("up.example", 8, 8)
+    holding = Owner("busy.example", 9, 9)
+    claimed(qdir, "kept.tsv", holding)
+    old = time.time() - 120
+    for owner in (gone, silent, fresh, holding):
+        (qdir / heartbeat_name(owner)).write_text("")
+    for owner in (silent, holding):
+        os.utime(qdir / heartbeat_name(owner), (old, old))
+    os.utime(qdir / wip_name("kept.tsv", holding, 1), (old, time.time()))
+
+    def beats() -> set[str]:
+        return {p.name for p in qdir.glob("*.heartbeat")}
+
+    assert ReadableFolderQueue(qdir).recover_abandoned() == []
+    assert beats() == {heartbeat_name(o) for o in (silent, fresh, holding)}  # no lease
+    r = ReadableFolderQueue(qdir, lease_seconds=60)
+    assert r.recover_abandoned() == [str(qdir / "kept.tsv")]  # its heartbeat is old
+    assert beats() == {heartbeat_name(fresh)}
+
+
+def test_heartbeats_stay_while_a_producer_is_open(tmp_path: Path) -> None:
+    """An open producer elsewhere is judged by its heartbeat too: none is removed."""
+    qdir = tmp_path / "q"
+    qdir.mkdir()
+    remote = Owner("elsewhere.example", 4242, 1)
+    write_marker(str(qdir), "remote-producer", "helo", remote, "none")
+    beat = qdir / heartbeat_name(Owner("gone.example", 7, 7))
+    beat.write_text("")
+    old = time.time() - 120
+    os.utime(beat, (old, old))
+    assert ReadableFolderQueue(qdir, lease_seconds=60).recover_abandoned() == []
+    assert beat.exists()

@@ -68,8 +68,17 @@ class FolderQueueBase:
         return parse_claim(msg, self.message_extension)
 
     def _names(self, kind: Kind) -> list[str]:
+        return self._names_of(kind)[kind]
+
+    def _names_of(self, *kinds: Kind) -> dict[Kind, list[str]]:
+        """The names of each of ``kinds`` in the queue folder, from one listing."""
         ext = self.message_extension
-        return [n for n in os.listdir(self.path) if classify(n, ext) is kind]
+        found: dict[Kind, list[str]] = {kind: [] for kind in kinds}
+        for name in os.listdir(self.path):
+            names = found.get(classify(name, ext))
+            if names is not None:
+                names.append(name)
+        return found
 
     def give_back(self, wip_path: str | os.PathLike[str]) -> str | None:
         """Give a claimed file back to the queue, unfinished, as the same attempt.

@@ -10,6 +10,7 @@ holds the options, finishes and fails what it claimed, and recovers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -22,10 +23,10 @@ from persistq.folder.base import FolderQueueBase
 from persistq.folder.engine import ReaderProcess
 from persistq.folder.finishing import fail, finish
 from persistq.folder.moves import finish_moves
-from persistq.folder.names import Kind
+from persistq.folder.names import Kind, marker_kind
 from persistq.folder.options import ReaderOptions, check_options
 from persistq.folder.ordering import SortingFunction, sort_key
-from persistq.folder.recovery import Abandoned, abandoned, lease_wait
+from persistq.folder.recovery import Abandoned, abandoned, lease_wait, stale_heartbeats
 from persistq.folder.view import FolderView
 from persistq.folder.waking import CandidateIndex, ObserverChoice, OrderedIndex
 from persistq.sentinels import Sentinel
@@ -192,17 +193,31 @@ class FolderReader(FolderQueueBase):
         if os.path.isdir(self.failed_directory):
             finish_moves(self.failed_directory, self.durability)
         restored: list[str] = []
-        claims = abandoned(self.path, self._names(Kind.WIP), self.lease_seconds)
+        listing = self._names_of(Kind.WIP, Kind.HEARTBEAT, Kind.MARKER)
+        held = set(listing[Kind.WIP])
+        claims = abandoned(self.path, held, self.lease_seconds)
         for claim in self._settle(claims):
             path = self.give_back(claim.wip)
             if path is not None:
                 log.info("took back %s as %s: %s", claim.wip, os.path.basename(path), claim.why)
                 restored.append(path)
+                held.discard(claim.wip)
+        if not any(marker_kind(name) == "helo" for name in listing[Kind.MARKER]):
+            # An open producer's liveness is also judged by its heartbeat: keep them all.
+            self._remove_stale_heartbeats(listing[Kind.HEARTBEAT], held)
         process = self._process
         if process is not None and process.pid == os.getpid():
             for path in restored:
                 process.view.offer(os.path.basename(path))
         return restored
+
+    def _remove_stale_heartbeats(self, beats: list[str], held: set[str]) -> None:
+        """Remove the heartbeats among ``beats`` that dead or long-silent owners left
+        (``held``: the claims still in the folder)."""
+        for name in stale_heartbeats(self.path, beats, held, self.lease_seconds):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, name))
+                log.info("removed heartbeat %s: its owner holds no claim and is gone", name)
 
     def lease_wait(self) -> float | None:
         """Seconds until the first lease runs out among the claims of owners this process

@@ -7,12 +7,14 @@ runs with the recorded start time; an owner it cannot see is judged only by its 
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable
 
 import attrs
 
 from persistq.folder.lease import lease_expired, lease_left
-from persistq.folder.names import Owner, parse_wip
+from persistq.folder.names import HEARTBEAT_SUFFIX, Owner, parse_wip
 from persistq.folder.owner import Liveness, current_owner, judge
 
 
@@ -68,3 +70,36 @@ def lease_wait(folder: str, wip_names: Iterable[str], lease_seconds: float | Non
         if left is not None and left > 0:
             waits.append(left)
     return min(waits, default=None)
+
+
+def stale_heartbeats(
+    folder: str,
+    heartbeat_names: Iterable[str],
+    wip_names: Iterable[str],
+    lease_seconds: float | None,
+    now: float | None = None,
+) -> list[str]:
+    """The heartbeat files among ``heartbeat_names`` (in ``folder``) that no owner will
+    refresh: their owner holds no claim among ``wip_names`` and is gone, or (with
+    ``lease_seconds``, for an owner this process cannot see) has not refreshed it for
+    longer than the lease. A live owner that was only paused writes its heartbeat again
+    at its next refresh; its claims were judged by the same lease before."""
+    me = current_owner()
+    claiming = {wip.owner for wip in map(parse_wip, wip_names) if wip is not None}
+    now = time.time() if now is None else now
+    stale = []
+    for name in heartbeat_names:
+        owner = Owner.from_token(name[: -len(HEARTBEAT_SUFFIX)])
+        if owner is None or owner == me or owner in claiming:
+            continue
+        verdict = judge(owner)
+        if verdict is Liveness.UNKNOWN and lease_seconds is not None:
+            try:
+                beat = os.stat(os.path.join(folder, name)).st_mtime
+            except FileNotFoundError:
+                continue
+            if beat + lease_seconds < now:
+                stale.append(name)
+        elif verdict is Liveness.DEAD:
+            stale.append(name)
+    return stale
