@@ -63,7 +63,13 @@ class Link:
         self._where = f"{params.host}:{params.port}/{topology.queue}"
         self._publisher = Publisher(self._where)
         self._subscriptions = Subscriptions(
-            topology, prefetch, self._where, on_delivery, on_control, on_control_reset
+            topology,
+            prefetch,
+            self._where,
+            self._publisher,
+            on_delivery,
+            on_control,
+            on_control_reset,
         )
         self._connection = Connection(
             params, topology, self._where, self._publisher, self._subscriptions
