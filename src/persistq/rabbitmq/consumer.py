@@ -10,36 +10,26 @@ from typing import Any
 
 from persistq.errors import MessageFormatError, NotDeliveredError
 from persistq.journal.codec import decode_payload, encode_payload
-from persistq.messages import MessageCodec
 from persistq.rabbitmq.acks import wait_ack
 from persistq.rabbitmq.inbox import Inbox
 from persistq.rabbitmq.link import Delivery, Link, wait
 from persistq.rabbitmq.retries import dead_letter, next_attempt
-from persistq.rabbitmq.topology import Topology
+from persistq.rabbitmq.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class Consumer:
-    """Hands out the messages of a link's deliveries (read with ``codec``; one that
-    cannot be read goes to the dead-letter queue) and settles them by message."""
+    """Hands out the messages of a link's deliveries (read with the settings' codec;
+    one that cannot be read goes to the dead-letter queue) and settles them by message."""
 
-    def __init__(
-        self,
-        topology: Topology,
-        codec: MessageCodec,
-        where: str,
-        *,
-        prefetch: int,
-        retry_seconds: float,
-        lease: float | None,
-    ) -> None:
-        self._topology = topology
-        self._codec = codec
-        self._where = where
-        self._prefetch = prefetch
-        self._retry_seconds = retry_seconds
-        self.inbox = Inbox(where, retry_seconds, lease)
+    def __init__(self, settings: Settings) -> None:
+        self._topology = settings.topology
+        self._codec = settings.codec
+        self._where = settings.where
+        self._prefetch = settings.prefetch
+        self._retry_seconds = settings.retry_seconds
+        self.inbox = Inbox(settings.where, settings.retry_seconds, settings.lease)
 
     def get(self, link: Link, block: bool, timeout: float | None) -> Any:
         """The next message, DONE or FAILED, as ``RabbitMQQueue.get`` promises."""

@@ -17,6 +17,7 @@ from persistq.rabbitmq.admin import reset_control_stream
 from persistq.rabbitmq.link import wait
 from persistq.rabbitmq.producer import Durability
 from persistq.rabbitmq.session import Session
+from persistq.rabbitmq.settings import Settings
 from persistq.rabbitmq.topology import Topology
 from persistq.sentinels import DONE, FAILED, is_control
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 _CONFIG = (
     *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
     *("delivery_limit", "durability", "retry_seconds", "producer_lease", "_where"),
+    "_settings",
 )
 """What a pickled queue keeps: its settings, never a connection."""
 
@@ -76,18 +78,19 @@ class RabbitMQQueue(ClosesOrFails):
         self.producer_lease = producer_lease
         params = pika.URLParameters(url)
         self._where = f"{params.host}:{params.port}/{self.queue_name}"
-        self._init_process_state()
-
-    def _init_process_state(self) -> None:
-        self._session_ = Session(
-            self.url,
+        self._settings = Settings(
+            url,
             self.topology,
             self.codec,
             self._where,
-            prefetch=self.prefetch,
-            retry_seconds=self.retry_seconds,
-            lease=self.producer_lease,
+            prefetch,
+            self.retry_seconds,
+            producer_lease,
         )
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        self._session_ = Session(self._settings)
 
     @property
     def _session(self) -> Session:

@@ -12,11 +12,10 @@ import threading
 import pika
 
 from persistq import processes
-from persistq.messages import MessageCodec
 from persistq.rabbitmq.consumer import Consumer
 from persistq.rabbitmq.link import Link
 from persistq.rabbitmq.producer import Producer
-from persistq.rabbitmq.topology import Topology
+from persistq.rabbitmq.settings import Settings
 
 
 class Session:
@@ -24,29 +23,13 @@ class Session:
     the :class:`Producer` and the :class:`Consumer` that use it. ``forks`` says which
     process built it (see :data:`persistq.processes.forks`)."""
 
-    def __init__(
-        self,
-        url: str,
-        topology: Topology,
-        codec: MessageCodec,
-        where: str,
-        *,
-        prefetch: int,
-        retry_seconds: float,
-        lease: float | None,
-    ) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.forks = processes.forks
-        self._url = url
-        self._topology = topology
-        self._codec = codec
-        self._where = where
-        self._prefetch = prefetch
-        self._retry_seconds = retry_seconds
-        self._lease = lease
+        self._settings = settings
         self._lock = threading.Lock()
         self._link: Link | None = None
-        self.producer = Producer(topology, where, retry_seconds)
-        self.consumer = self._new_consumer()
+        self.producer = Producer(settings.topology, settings.where, settings.retry_seconds)
+        self.consumer = Consumer(settings)
 
     def link(self) -> Link:
         """This process's link, opened now if it is not open; its deliveries and
@@ -55,9 +38,9 @@ class Session:
             if self._link is None:
                 inbox = self.consumer.inbox
                 self._link = Link(
-                    pika.URLParameters(self._url),
-                    self._topology,
-                    prefetch=self._prefetch,
+                    pika.URLParameters(self._settings.url),
+                    self._settings.topology,
+                    prefetch=self._settings.prefetch,
                     on_delivery=inbox.on_delivery,
                     on_control=inbox.on_control,
                     on_control_reset=inbox.on_control_reset,
@@ -72,14 +55,4 @@ class Session:
             link, self._link = self._link, None
         if link is not None:
             link.close()
-        self.consumer = self._new_consumer()
-
-    def _new_consumer(self) -> Consumer:
-        return Consumer(
-            self._topology,
-            self._codec,
-            self._where,
-            prefetch=self._prefetch,
-            retry_seconds=self._retry_seconds,
-            lease=self._lease,
-        )
+        self.consumer = Consumer(self._settings)
