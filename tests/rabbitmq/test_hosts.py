@@ -38,15 +38,14 @@ def test_a_host_cut_off_mid_message_loses_nothing_and_is_told(tmp_path: Path) ->
     # DeliveryLostError naming it (a silent success would be a violation above)
     assert report.completed_twice == report.late_on_cut_hosts == 2
     assert report.ok
-    assert _namespaces() == before  # the hosts are gone
+    assert _namespaces() - before == set()  # its hosts are gone (others' may come and go)
 
 
 @pytest.mark.usefixtures("hosts_possible")
 def test_the_hosts_are_removed_when_the_test_fails() -> None:
-    before = _namespaces()
     with pytest.raises(RuntimeError, match="boom"), netns_hosts.Hosts(2) as hosts:
         assert {h.netns for h in hosts.hosts} <= _namespaces()
         raise RuntimeError("boom")
-    assert _namespaces() == before
+    assert {h.netns for h in hosts.hosts} & _namespaces() == set()
     links = subprocess.run([netns_hosts.IP, "link"], capture_output=True, text=True).stdout
     assert hosts.bridge not in links

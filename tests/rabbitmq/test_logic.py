@@ -63,6 +63,12 @@ def test_a_replayed_stream_gives_the_same_state() -> None:
     assert state.all_closed  # a helo read again after its done does not reopen a
 
 
+def test_a_consumers_mark_says_nothing_about_the_producers() -> None:
+    state = ControlState()
+    state.apply(*decode_control(encode_control("mark", "host:1:ab")))
+    assert state == ControlState()
+
+
 def test_one_failed_producer_fails_everyone_at_once() -> None:
     state = ControlState()
     state.apply("helo", "a")

@@ -5,7 +5,9 @@ at ``close()`` or ``failed`` at ``fail()``; the records are journal-codec payloa
 two fields (kind, producer). A consumer folds every record from the start of the
 stream into a :class:`ControlState`: the work is over (DONE) once at least one producer
 closed, none that announced itself is still open and no message is left; FAILED as
-soon as any producer failed.
+soon as any producer failed. A consumer also writes a ``mark`` of its own as it
+subscribes, and takes no message before it has read the stream up to that mark (the
+stream keeps its order), so every record written before it joined comes first.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import attrs
 from persistq.journal.codec import RecordError, decode_payload, encode_payload
 from persistq.sentinels import DONE, FAILED, Sentinel
 
-ControlKind = Literal["helo", "done", "failed"]
-KINDS: Final = ("helo", "done", "failed")
+ControlKind = Literal["helo", "done", "failed", "mark"]
+KINDS: Final = ("helo", "done", "failed", "mark")
 
 
 def new_producer_id() -> str:
-    """A name for this producer, unique across hosts: host, PID and a random part."""
+    """A name unique across hosts (of a producer, or of a consumer's mark): host, PID
+    and a random part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -52,14 +55,15 @@ class ControlState:
     failed: list[str] = attrs.field(factory=list)
 
     def apply(self, kind: ControlKind, producer: str) -> None:
-        """Take one record into account (records may repeat after a reconnect)."""
+        """Take one record into account (records may repeat after a reconnect; a
+        consumer's ``mark`` says nothing about the producers)."""
         if kind == "helo":
             if producer not in self.closed:
                 self.open.add(producer)
         elif kind == "done":
             self.open.discard(producer)
             self.closed.add(producer)
-        elif producer not in self.failed:
+        elif kind == "failed" and producer not in self.failed:
             self.open.discard(producer)
             self.failed.append(producer)
 

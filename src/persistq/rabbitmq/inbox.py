@@ -14,7 +14,7 @@ from persistq.errors import BrokerError
 from persistq.journal.codec import RecordError
 from persistq.rabbitmq.control import Absences, ControlState, conclusion, decode_control
 from persistq.rabbitmq.held import Held
-from persistq.rabbitmq.link import Delivery, Link
+from persistq.rabbitmq.link import Delivery, Link, wait
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ class Inbox:
     """Deliveries and control records of one link (fed on its I/O thread), and the
     deliveries handed out by :meth:`get` until they are taken back by :meth:`take`."""
 
-    def __init__(self, where: str, ready_timeout: float, lease: float | None) -> None:
+    def __init__(self, where: str, retry_seconds: float, lease: float | None) -> None:
         self._where = where
-        self._ready_timeout = ready_timeout
+        self._retry_seconds = retry_seconds
         self._lease = lease
         self._absences = Absences()
         self._probed_at = float("-inf")
@@ -77,8 +77,8 @@ class Inbox:
         deadline = time.monotonic() + ((timeout or 0.0) if block else 0.0)
         while True:
             link.check()
-            wait = WAIT_SLICE_S if forever else min(WAIT_SLICE_S, deadline - time.monotonic())
-            delivery = None if self.failed_producers() else self._next(wait)
+            seconds = WAIT_SLICE_S if forever else min(WAIT_SLICE_S, deadline - time.monotonic())
+            delivery = None if self.failed_producers() else self._next(seconds)
             if delivery is not None:
                 if link.lost.get(delivery.generation) is not None:
                     continue  # its channel closed: the broker gave it back already
@@ -93,9 +93,11 @@ class Inbox:
             if not forever and time.monotonic() >= deadline:
                 raise queue.Empty
 
-    def _next(self, wait: float) -> Delivery | None:
+    def _next(self, seconds: float) -> Delivery | None:
         try:
-            return self._deliveries.get(timeout=wait) if wait > 0 else self._deliveries.get_nowait()
+            if seconds > 0:
+                return self._deliveries.get(timeout=seconds)
+            return self._deliveries.get_nowait()
         except queue.Empty:
             return None
 
@@ -106,7 +108,8 @@ class Inbox:
         self._probed_at = now
         for producer in sorted(state.open):
             try:
-                alive = link.probe(link.topology.presence(producer)).result(self._ready_timeout)
+                probed = link.probe(link.topology.presence(producer))
+                alive = wait(probed, self._where, self._retry_seconds)
             except BrokerError:
                 continue  # not connected: no news about anyone
             self._absences.seen(producer, alive, now)
@@ -131,7 +134,7 @@ class Inbox:
             self._look_for_gone_producers(link, state, self._lease)
         due = time.monotonic() - self._counted_at > COUNT_EVERY_S
         if state.all_closed and not state.failed and due:
-            future = link.counts(link.topology.queue)
-            self._ready = future.result(self._ready_timeout)[0]
+            counts = link.counts(link.topology.queue)
+            self._ready = wait(counts, self._where, self._retry_seconds)[0]
             self._counted_at = time.monotonic()
         return conclusion(state, self._ready if self._deliveries.empty() else None)

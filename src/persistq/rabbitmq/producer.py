@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
-from typing import Any, Literal
+from typing import Literal
 
-from persistq.errors import BrokerError, BrokerUnavailableError
+from persistq.errors import BrokerError
 from persistq.rabbitmq.confirms import ConfirmWindow
 from persistq.rabbitmq.control import ControlKind, encode_control, new_producer_id
-from persistq.rabbitmq.link import Link
+from persistq.rabbitmq.link import Link, wait
 from persistq.rabbitmq.topology import Topology
 
 Durability = Literal["confirm", "stream"]
@@ -29,16 +28,6 @@ class Producer:
         self._lock = threading.Lock()
         self._window = ConfirmWindow(STREAM_WINDOW, where)
 
-    def wait(self, future: Future[Any], timeout: float | None = None) -> Any:
-        """The result of ``future``; the link fails it after its own deadline first."""
-        seconds = (timeout or self._retry_seconds) + 10
-        try:
-            return future.result(seconds)
-        except TimeoutError:
-            raise BrokerUnavailableError(
-                f"{self._where}: no answer from the broker within {seconds:.0f} s"
-            ) from None
-
     def put(
         self, link: Link, obj: object, body: bytes, durability: Durability, timeout: float | None
     ) -> None:
@@ -50,7 +39,7 @@ class Producer:
             self._window.track(obj, link.publish(self._topology.queue, body, None, deadline))
             return
         try:
-            self.wait(link.publish(self._topology.queue, body, None, deadline), timeout)
+            wait(link.publish(self._topology.queue, body, None, deadline), self._where, deadline)
         except BrokerError as exc:
             raise type(exc)(f"put {obj!r}: {exc}") from None
 
@@ -70,9 +59,11 @@ class Producer:
                 if self.name is None:
                     name = new_producer_id()
                     self._record(link, "helo", name)
-                    self.wait(link.hold_presence(self._topology.presence(name)))
+                    presence = link.hold_presence(self._topology.presence(name))
+                    wait(presence, self._where, self._retry_seconds)
                     self.name = name
 
     def _record(self, link: Link, kind: ControlKind, name: str) -> None:
         body = encode_control(kind, name)
-        self.wait(link.publish(self._topology.control, body, None, self._retry_seconds))
+        published = link.publish(self._topology.control, body, None, self._retry_seconds)
+        wait(published, self._where, self._retry_seconds)

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 import pika
 
 from persistq import processes
 from persistq.closing import ClosesOrFails
-from persistq.errors import BrokerError, MessageFormatError, NotDeliveredError, UpstreamFailureError
-from persistq.journal.codec import decode_payload, encode_payload
+from persistq.errors import BrokerError, UpstreamFailureError
+from persistq.journal.codec import encode_payload
 from persistq.messages import Converter, Formatter, MessageCodec
-from persistq.rabbitmq.acks import wait_ack
 from persistq.rabbitmq.admin import reset_control_stream
-from persistq.rabbitmq.inbox import Inbox
-from persistq.rabbitmq.link import Delivery, Link
-from persistq.rabbitmq.producer import Durability, Producer
-from persistq.rabbitmq.retries import dead_letter, next_attempt
+from persistq.rabbitmq.link import wait
+from persistq.rabbitmq.producer import Durability
+from persistq.rabbitmq.session import Session
+from persistq.rabbitmq.settings import Settings
 from persistq.rabbitmq.topology import Topology
 from persistq.sentinels import DONE, FAILED, is_control
 
@@ -29,6 +26,7 @@ log = logging.getLogger(__name__)
 _CONFIG = (
     *("url", "topology", "queue_name", "codec", "number_of_workers", "prefetch"),
     *("delivery_limit", "durability", "retry_seconds", "producer_lease", "_where"),
+    "_settings",
 )
 """What a pickled queue keeps: its settings, never a connection."""
 
@@ -80,17 +78,25 @@ class RabbitMQQueue(ClosesOrFails):
         self.producer_lease = producer_lease
         params = pika.URLParameters(url)
         self._where = f"{params.host}:{params.port}/{self.queue_name}"
+        self._settings = Settings(
+            url,
+            self.topology,
+            self.codec,
+            self._where,
+            prefetch,
+            self.retry_seconds,
+            producer_lease,
+        )
         self._init_process_state()
 
     def _init_process_state(self) -> None:
-        self._forks = processes.forks
-        self._link_lock = threading.Lock()
-        self._link_: Link | None = None
-        self._reset_consumer_state()
-        self._producer = Producer(self.topology, self._where, self.retry_seconds)
+        self._session_ = Session(self._settings)
 
-    def _reset_consumer_state(self) -> None:
-        self._inbox = Inbox(self._where, self.retry_seconds + 10, self.producer_lease)
+    @property
+    def _session(self) -> Session:
+        if self._session_.forks != processes.forks:  # forked: the parent's link is not ours
+            self._init_process_state()
+        return self._session_
 
     # -- pickling: each process opens its own connection ------------------------------
 
@@ -101,33 +107,6 @@ class RabbitMQQueue(ClosesOrFails):
         self.__dict__.update(state)
         self._init_process_state()
 
-    # -- the connection ------------------------------------------------------------
-
-    def _link(self) -> Link:
-        if self._forks != processes.forks:  # forked: the parent's connection is not ours
-            self._init_process_state()
-        with self._link_lock:
-            if self._link_ is None:
-                self._link_ = Link(
-                    pika.URLParameters(self.url),
-                    self.topology,
-                    prefetch=self.prefetch,
-                    on_delivery=self._inbox.on_delivery,
-                    on_control=self._inbox.on_control,
-                    on_control_reset=self._inbox.on_control_reset,
-                )
-            return self._link_
-
-    def _end_link(self) -> None:
-        if self._forks != processes.forks:
-            self._init_process_state()
-            return
-        with self._link_lock:
-            link, self._link_ = self._link_, None
-        if link is not None:
-            link.close()
-        self._reset_consumer_state()
-
     # -- producer side -------------------------------------------------------------
 
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -137,7 +116,8 @@ class RabbitMQQueue(ClosesOrFails):
         the queue API. A message that the journal codec cannot write raises
         MessageFormatError and sends nothing."""
         body = encode_payload(self.codec.to_fields(obj))
-        self._producer.put(self._link(), obj, body, self.durability, timeout)
+        session = self._session
+        session.producer.put(session.link(), obj, body, self.durability, timeout)
 
     def put_nowait(self, obj: Any) -> None:
         """Equivalent to ``put(obj, block=False)``."""
@@ -146,29 +126,31 @@ class RabbitMQQueue(ClosesOrFails):
     def flush(self) -> None:
         """Wait until every message put so far is confirmed; raise UnconfirmedError
         naming those the broker refused or did not confirm within ``retry_seconds``."""
-        self._producer.flush()
+        self._session.producer.flush()
 
     def close(self) -> None:
         """As a producer: wait for every confirm (see :meth:`flush`), then record DONE,
         which every consumer of the queue receives, and disconnect."""
+        session = self._session
         try:
             self.flush()
-            self._producer.finish(self._link(), "done")
+            session.producer.finish(session.link(), "done")
         finally:
-            self._end_link()
+            session.end()
 
     def fail(self) -> None:
         """As a producer: record FAILED, which every consumer of the queue receives,
         and disconnect."""
+        session = self._session
         try:
             try:
                 self.flush()
             except BrokerError as exc:
                 log.error("%s: before FAILED: %s", self._where, exc)
             log.error("%s: sending FAILED to every consumer", self._where)
-            self._producer.finish(self._link(), "failed")
+            session.producer.finish(session.link(), "failed")
         finally:
-            self._end_link()
+            session.end()
 
     # -- consumer side -------------------------------------------------------------
 
@@ -176,79 +158,33 @@ class RabbitMQQueue(ClosesOrFails):
         """Return the next message, or DONE once every producer closed and no message
         is left, or FAILED once a producer failed; raise ``queue.Empty`` after
         ``timeout`` seconds (at once when not ``block``)."""
-        link = self._link()
-        link.consume()
-        if len(self._inbox.held) >= self.prefetch:
-            log.warning(
-                "%s: get() waits while this consumer holds %d unacknowledged message(s), its "
-                "prefetch: the broker sends no more before a task_done (or raise prefetch)",
-                self._where,
-                self.prefetch,
-            )
-        return self._inbox.get(link, lambda d: self._read(link, d), block, timeout)
+        session = self._session
+        return session.consumer.get(session.link(), block, timeout)
 
     def get_nowait(self) -> Any:
         """Equivalent to ``get(block=False)``."""
         return self.get(block=False)
-
-    def _read(self, link: Link, delivery: Delivery) -> tuple[Any] | None:
-        try:
-            return (self.codec.from_fields(decode_payload(delivery.body)),)
-        except Exception as exc:  # a converter may raise anything
-            reason = f"cannot be read: {exc!r}"
-            log.error(
-                "%s: message %r %s; moved to %s",
-                self._where,
-                delivery.body[:80],
-                reason,
-                self.topology.dead,
-            )
-            headers = dead_letter(delivery.headers, reason, self.topology)
-            self._move(link, delivery, self.topology.dead, headers)
-            return None
 
     def task_done(self, obj: Any) -> None:
         """Acknowledge ``obj`` (a message this consumer got) and return once the broker
         has the acknowledgement; DONE and FAILED need none. Raises DeliveryLostError
         (ConsumerTimeoutError after the broker's consumer_timeout) naming ``obj`` if the
         broker took the message back first: it is delivered again, maybe elsewhere."""
-        if is_control(obj):
-            return
-        ack = self._link().ack(self._take(obj, "task_done"))
-        wait_ack(ack, self._where, f"task_done({obj!r})", self.retry_seconds)
+        if not is_control(obj):
+            session = self._session
+            session.consumer.task_done(session.link(), obj)
 
     def task_failed(self, obj: Any, reason: str) -> str:
         """Give up on this attempt at ``obj``; return the queue it went to: back to this
         queue while fewer than ``delivery_limit`` attempts failed, else to the dead-letter
         queue (with every attempt's reason in its header ``x-persistq-reasons``)."""
-        delivery = self._take(obj, "task_failed")
-        target, headers = next_attempt(delivery.headers, reason, self.topology)
-        ack = self._move(self._link(), delivery, target, headers)
-        wait_ack(ack, self._where, f"task_failed({obj!r})", self.retry_seconds)
-        return target
-
-    def _move(
-        self, link: Link, delivery: Delivery, target: str, headers: dict[str, Any]
-    ) -> Future[None]:
-        self._producer.wait(link.publish(target, delivery.body, headers, self.retry_seconds))
-        return link.ack(delivery)  # after the confirm: a crash in between delivers it twice
-
-    def _take(self, obj: Any, what: str) -> Delivery:
-        try:
-            payload = encode_payload(self.codec.to_fields(obj))
-        except MessageFormatError as exc:
-            raise NotDeliveredError(f"{self._where}: {what}({obj!r}): {exc}") from None
-        delivery = self._inbox.held.take(payload)
-        if delivery is None:
-            raise NotDeliveredError(
-                f"{self._where}: {what}({obj!r}): this consumer holds no delivery of that "
-                "message (never got it, or it was acknowledged already)"
-            )
-        return delivery
+        session = self._session
+        return session.consumer.task_failed(session.link(), obj, reason)
 
     def qsize(self) -> int:
         """Messages ready in the queue (not counting those delivered and unacknowledged)."""
-        return int(self._producer.wait(self._link().counts(self.queue_name))[0])
+        counts = self._session.link().counts(self.queue_name)
+        return int(wait(counts, self._where, self.retry_seconds)[0])
 
     def empty(self) -> bool:
         """True if no message is ready in the queue."""
@@ -258,13 +194,13 @@ class RabbitMQQueue(ClosesOrFails):
         """Forget every producer's records (helo, done, failed), as at the start of a
         new run whose previous producers will never close (they were killed). Only
         while no producer of the queue runs; messages in the queue stay."""
-        self._end_link()
+        self._session.end()
         reset_control_stream(self.url, self.topology)
 
     def dispose(self) -> None:
         """As a consumer: disconnect; messages got and not acknowledged go back to the
         queue for another consumer."""
-        self._end_link()
+        self._session.end()
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -272,7 +208,7 @@ class RabbitMQQueue(ClosesOrFails):
     def __next__(self) -> Any:
         msg = self.get()
         if msg is FAILED:
-            failed = self._inbox.failed_producers()
+            failed = self._session.consumer.inbox.failed_producers()
             self.dispose()
             raise UpstreamFailureError(
                 f"{self._where}: an upstream producer failed (FAILED from {', '.join(failed)})"
@@ -283,7 +219,7 @@ class RabbitMQQueue(ClosesOrFails):
         return msg
 
     def _end_block(self, *, failed: bool) -> None:
-        if self._producer.name is None:  # a consumer only: nothing to announce
+        if self._session.producer.name is None:  # a consumer only: nothing to announce
             self.dispose()
         else:
             super()._end_block(failed=failed)

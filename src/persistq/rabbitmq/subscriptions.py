@@ -6,6 +6,12 @@ goes only to the channel that delivered it. When a channel closes (the connectio
 lost, or the broker's consumer_timeout took a delivery back) its reason is kept in
 :attr:`Subscriptions.lost`, and a new channel takes over.
 
+The work queue is consumed only once the control stream has been read up to a ``mark``
+that this consumer wrote to it after subscribing (a stream keeps its order): every
+record written before, a FAILED above all, is known before the first message comes.
+Should the mark not come back within ``MARK_WAIT_S`` (not written, or the stream
+replaced meanwhile), the work queue is consumed without it.
+
 An ack is followed on its channel by a ``basic.qos``, whose reply comes only after the
 broker handled the ack (a channel's methods are handled in order): the ack's future
 resolves on that reply, or fails with the reason if the channel closes first, so an
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -24,13 +31,15 @@ import attrs
 import pika.channel
 from pika.spec import Basic, BasicProperties
 
+from persistq.rabbitmq.control import encode_control, new_producer_id
 from persistq.rabbitmq.errors import DeliveryLostError
-from persistq.rabbitmq.publishing import fail
+from persistq.rabbitmq.publishing import Publish, Publisher, fail
 from persistq.rabbitmq.topology import Topology
 
 log = logging.getLogger(__name__)
 
 CONTROL_PREFETCH = 100
+MARK_WAIT_S = 10.0
 OpenChannel = Callable[[Callable[[pika.channel.Channel], None]], None]
 
 
@@ -53,13 +62,15 @@ class Delivery:
 
 class Subscriptions:
     """Consumes ``topology``'s work queue (``prefetch`` at a time) and its control
-    stream from the start, on channels that ``open_channel`` opens while connected."""
+    stream from the start, on channels that ``open_channel`` opens while connected;
+    writes its marks with ``publisher``."""
 
     def __init__(
         self,
         topology: Topology,
         prefetch: int,
         where: str,
+        publisher: Publisher,
         on_delivery: Callable[[Delivery], None],
         on_control: Callable[[bytes], None],
         on_control_reset: Callable[[], None],
@@ -67,12 +78,14 @@ class Subscriptions:
         self._topology = topology
         self._prefetch = prefetch
         self._where = where
+        self._publisher = publisher
         self._on_delivery = on_delivery
         self._on_control = on_control
         self._on_control_reset = on_control_reset
         self._work: pika.channel.Channel | None = None
         self._open_channel: OpenChannel | None = None
         self._work_asked = False  # a work channel is open or opening on this connection
+        self._mark: bytes | None = None  # written on this connection, awaited on the stream
         self.wanted = False
         self.generation = 0
         self.lost: dict[int, str] = {}
@@ -83,6 +96,7 @@ class Subscriptions:
         which does nothing once the connection is gone."""
         self._open_channel = open_channel
         self._work_asked = False
+        self._mark = None
         open_channel(self._on_control_channel)  # the work channel follows its consume-ok
 
     def connection_lost(self, error: BaseException) -> None:
@@ -166,13 +180,32 @@ class Subscriptions:
                 self._topology.control,
                 self._on_control_message,
                 arguments={"x-stream-offset": "first"},
-                callback=self._on_control_consuming,
+                callback=functools.partial(self._on_control_consuming, channel),
             ),
         )
 
-    def _on_control_consuming(self, _frame: object) -> None:
-        # Work is consumed only after the control stream, so that the stream's records
-        # (a FAILED above all) usually arrive before the first message does.
+    def _on_control_consuming(self, channel: pika.channel.Channel, _frame: object) -> None:
+        if self._mark is not None or self._work_asked:
+            return  # consuming again on this connection: the mark is written already
+        mark = self._mark = encode_control("mark", new_producer_id())
+        deadline = time.monotonic() + MARK_WAIT_S
+        self._publisher.publish(Publish(self._topology.control, mark, None, deadline, Future()))
+        channel.connection.ioloop.call_later(
+            MARK_WAIT_S, functools.partial(self._mark_overdue, mark)
+        )
+
+    def _mark_overdue(self, mark: bytes) -> None:
+        if mark is self._mark and not self._work_asked:
+            log.warning(
+                "%s: this consumer's mark did not come back on %s within %.0f s; consuming "
+                "the work queue without it (a FAILED written before may come after a message)",
+                self._where,
+                self._topology.control,
+                MARK_WAIT_S,
+            )
+            self._consume_work()
+
+    def _consume_work(self) -> None:
         if not self._work_asked and self._open_channel is not None:
             self._work_asked = True
             self._open_channel(self._on_work_channel)
@@ -186,6 +219,8 @@ class Subscriptions:
     ) -> None:
         channel.basic_ack(method.delivery_tag)  # a stream's acks only grant credit
         self._on_control(body)
+        if body == self._mark:  # the stream is read up to this consumer's arrival
+            self._consume_work()
 
     def _on_control_closed(self, channel: pika.channel.Channel, error: BaseException) -> None:
         if self._open_channel is not None:

@@ -2,10 +2,11 @@
 
 A queue ``Q`` is three durable queues: ``Q`` (quorum) holds the work, ``Q.dead``
 (quorum) the messages given up on, and ``Q.control`` (a stream) the producers' records
-(helo, done, failed), which every consumer reads from the start, so a consumer that
-joins late still learns that the producers closed or failed. Each producer also consumes
-from a queue ``Q.producer.<digest>`` of its own: when it has no consumer, the
-producer's connection is gone, and consumers learn that it ended without ``close()``.
+(helo, done, failed) and the consumers' marks, which every consumer reads from the
+start, so a consumer that joins late still learns that the producers closed or
+failed. Each producer also consumes from a queue ``Q.producer.<digest>`` of its own:
+when it has no consumer, the producer's connection is gone, and consumers learn that
+it ended without ``close()``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Topology:
 
     @property
     def control(self) -> str:
-        """The stream of producer records (helo, done, failed)."""
+        """The stream of producer records (helo, done, failed) and consumer marks."""
         return f"{self.queue}.control"
 
     def presence(self, producer: str) -> str:
