@@ -20,15 +20,19 @@ from persistq.journal.naming import replay_lock_name
 from persistq.journal.opening import open_or_create
 from persistq.journal.reader import OnCorrupt
 from persistq.pickup.report import requested_payloads
-from persistq.sentinels import DONE, FAILED
+from persistq.sentinels import DONE
 
 
 class Transport(Protocol):
-    """What PersistentQueue needs of a transport (the queue module's meanings)."""
+    """What PersistentQueue needs of a transport (the queue module's meanings); DONE
+    and FAILED are acknowledged (``control_taken``) as they are taken, so they never
+    hold up ``join()``."""
 
     def put(self, obj: Any, block: bool, timeout: float | None) -> None: ...
 
     def get(self, block: bool, timeout: float | None) -> Any: ...
+
+    def control_taken(self) -> None: ...
 
     def task_done(self) -> None: ...
 
@@ -40,10 +44,9 @@ class Transport(Protocol):
 
 
 class QueueTransport:
-    """A ``multiprocessing.JoinableQueue`` shared by every process of the run; DONE and
-    FAILED are acknowledged as they are taken, so they never hold up ``join()``.
-    ``put``, ``task_done`` and ``join`` are the queue's own bound methods (no call in
-    between on the per-message path)."""
+    """A ``multiprocessing.JoinableQueue`` shared by every process of the run.
+    ``put``, ``get``, ``task_done``, ``control_taken`` and ``join`` are the queue's own
+    bound methods (no call in between on the per-message path)."""
 
     def __init__(self, context: BaseContext) -> None:
         self._bind(context.JoinableQueue())
@@ -51,7 +54,9 @@ class QueueTransport:
     def _bind(self, joinable: Any) -> None:
         self.queue: Any = joinable
         self.put: Callable[[Any, bool, float | None], None] = joinable.put
+        self.get: Callable[[bool, float | None], Any] = joinable.get
         self.task_done: Callable[[], None] = joinable.task_done
+        self.control_taken: Callable[[], None] = joinable.task_done
         self.join: Callable[[], None] = joinable.join
 
     def __getstate__(self) -> dict[str, Any]:
@@ -59,13 +64,6 @@ class QueueTransport:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._bind(state["queue"])
-
-    def get(self, block: bool, timeout: float | None) -> Any:
-        """Take the next message (``queue.Empty`` as ``queue.Queue.get``)."""
-        obj = self.queue.get(block, timeout)
-        if obj is DONE or obj is FAILED:
-            self.queue.task_done()
-        return obj
 
     def qsize(self) -> int:
         """Approximate number of messages waiting."""
@@ -171,6 +169,9 @@ class ReplayTransport:
 
     def task_done(self) -> None:
         """Nothing to acknowledge: the completed journal is the acknowledgement."""
+
+    def control_taken(self) -> None:
+        """Nothing to acknowledge: there is no queue."""
 
     def join(self) -> None:
         """Nothing to wait for: there is no queue."""
