@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from persistq import processes
 from persistq.errors import PersistqError
+from persistq.journal.codec import decode_text_record
 from persistq.journal.naming import replay_lock_name
 from persistq.journal.opening import open_or_create
 from persistq.journal.reader import OnCorrupt
@@ -72,6 +73,23 @@ class QueueTransport:
     def empty(self) -> bool:
         """Whether no message is waiting (approximate)."""
         return bool(self.queue.empty())
+
+
+MAX_CARRIED = 4096
+"""How many lines of messages taken and not yet done a consumer process keeps."""
+
+
+def carried_message(line: bytes, lines: dict[str, bytes]) -> str:
+    """The str message that travelled from ``put`` as its journal ``line`` (with no
+    formatters and converters, a str is its line's one field), noted in ``lines`` so
+    that ``task_done`` journals the line it came as instead of encoding it again.
+    ``lines`` is a cache: cleared when it holds MAX_CARRIED lines (messages taken and
+    never done), it costs a later ``task_done`` only an encoding."""
+    message = decode_text_record(line)
+    if len(lines) >= MAX_CARRIED:
+        lines.clear()
+    lines[message] = line
+    return message
 
 
 def make_transport(

@@ -31,6 +31,13 @@ class MessageCodec:
 
     formatters: tuple[Formatter, ...] = ()
     converters: tuple[Converter, ...] = ()
+    identity: bool = attrs.field(init=False, eq=False, repr=False)
+    """True without formatters and converters: a str message is its own one field, and
+    ``codec.decode_text_record`` of its line gives it back exactly."""
+
+    @identity.default
+    def _no_formatting(self) -> bool:
+        return not self.formatters and not self.converters
 
     def record(self, message: object, *, check: bool = True) -> bytes:
         """Return the journal line of ``message`` (``codec.encode_record`` of its
@@ -40,7 +47,7 @@ class MessageCodec:
         ``check=False`` skips the round-trip check, for a message already checked when it
         was put (``task_done``): each message is checked once."""
         try:
-            if type(message) is str and not self.formatters and not self.converters:
+            if type(message) is str and self.identity:
                 return encode_text_record(message)  # the identity round-trips a str
             return encode_record(self.to_fields(message) if check else self._fields(message))
         except RecordError as exc:
@@ -70,7 +77,7 @@ class MessageCodec:
     def to_fields(self, message: object) -> tuple[str, ...]:
         """Return the fields that journal ``message``; raise MessageFormatError if the
         message cannot be written or would not read back equal to itself."""
-        if type(message) is str and not self.formatters and not self.converters:
+        if type(message) is str and self.identity:
             return (message,)  # the identity round-trips a plain str: nothing to check
         fields = self._fields(message)
         expected = tuple(message) if isinstance(message, list) else message

@@ -15,7 +15,13 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from persistq._journals import JournalPair, ProcessJournals
-from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
+from persistq._transport import (
+    QueueTransport,
+    ReplayTransport,
+    Transport,
+    carried_message,
+    make_transport,
+)
 from persistq.closing import ClosesOrFails
 from persistq.durability import Durability, check_durability
 from persistq.errors import PersistqError, UpstreamFailureError
@@ -88,6 +94,8 @@ class PersistentQueue(ClosesOrFails):
         )
         self._requeued_once = False
         self._requeued_unput: collections.Counter[bytes] = collections.Counter()
+        self._carry = self.codec.identity and use_queue
+        self._lines: dict[str, bytes] = {}  # the lines of str messages taken, not yet done
 
     @property
     def joinable_queue(self) -> Any:
@@ -133,6 +141,8 @@ class PersistentQueue(ClosesOrFails):
             local = self._local
             if local is not None:
                 local.append("requested", line)
+            if type(obj) is str and self._carry:
+                obj = line  # a str travels as its line (see _transport.carried_message)
         self._transport.put(obj, block, timeout)
 
     def put_nowait(self, obj: Any) -> None:
@@ -168,6 +178,8 @@ class PersistentQueue(ClosesOrFails):
         """Remove and return the next message, DONE or FAILED; raise ``queue.Empty``
         as ``queue.Queue.get`` does. DONE and FAILED never hold up ``join()``."""
         msg = self._transport.get(block, timeout)
+        if type(msg) is bytes:
+            return carried_message(msg, self._lines)
         if msg is DONE or msg is FAILED:
             self._transport.control_taken()
         return msg
@@ -181,7 +193,9 @@ class PersistentQueue(ClosesOrFails):
         DONE and FAILED need no acknowledgement: for them this does nothing."""
         if obj is DONE or obj is FAILED:
             return
-        line = self.codec.record(obj, check=False)
+        line = self._lines.pop(obj, None) if type(obj) is str else None
+        if line is None:
+            line = self.codec.record(obj, check=False)
         local = self._local
         if local is not None:
             local.append("completed", line)
@@ -214,6 +228,8 @@ class PersistentQueue(ClosesOrFails):
 
     def __next__(self) -> Any:
         msg = self._transport.get(True, None)  # get(), one call fewer per message
+        if type(msg) is bytes:
+            return carried_message(msg, self._lines)
         if msg is FAILED:
             self._transport.control_taken()
             self.dispose()

@@ -25,6 +25,7 @@ __all__ = [
     "decode_payload",
     "decode_payloads",
     "decode_record",
+    "decode_text_record",
     "encode_payload",
     "encode_record",
     "encode_text_record",
@@ -59,23 +60,32 @@ def escape_field(field: str) -> str:
 
 def unescape_field(text: str) -> str:
     """Invert :func:`escape_field`; raise RecordError on a malformed escape or an
-    unescaped tab, LF or CR.
-
-    A few scans in C, no loop per character: cut at each escaped backslash (the leftmost
-    pair of backslashes always is one), undo the other escapes in each piece, and join
-    the pieces with backslashes; a backslash left in a piece starts no valid escape."""
+    unescaped tab, LF or CR."""
     if "\t" in text or "\n" in text or "\r" in text:
         raise RecordError(f"unescaped control character in field {text!r}")
-    if "\\" not in text:
-        return text
-    pieces = text.split("\\\\")
-    for i, piece in enumerate(pieces):
-        if "\\" in piece:
-            plain = piece.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r")
-            if "\\" in plain:
-                raise RecordError(f"bad escape at offset {_bad_escape(text)} in field {text!r}")
-            pieces[i] = plain
-    return "\\".join(pieces)
+    return _unescape(text) if "\\" in text else text
+
+
+def _unescape(text: str) -> str:
+    """Undo the escapes of ``text`` (no raw tab, LF or CR in it) with a few scans in C,
+    no loop per character: cut at each escaped backslash (the leftmost pair of
+    backslashes always is one), undo the other escapes in each piece and join the
+    pieces with backslashes; a backslash left in a piece starts no valid escape."""
+    if "\\\\" not in text:
+        return _unescape_piece(text, text)
+    return "\\".join([_unescape_piece(piece, text) for piece in text.split("\\\\")])
+
+
+def _unescape_piece(piece: str, text: str) -> str:
+    if "\\t" in piece:
+        piece = piece.replace("\\t", "\t")
+    if "\\n" in piece:
+        piece = piece.replace("\\n", "\n")
+    if "\\r" in piece:
+        piece = piece.replace("\\r", "\r")
+    if "\\" in piece:
+        raise RecordError(f"bad escape at offset {_bad_escape(text)} in field {text!r}")
+    return piece
 
 
 def _bad_escape(text: str) -> int:
@@ -124,6 +134,14 @@ def encode_text_record(text: str) -> bytes:
     except UnicodeEncodeError as exc:
         raise _not_utf8(exc) from None
     return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
+
+
+def decode_text_record(line: bytes) -> str:
+    """Return the ``text`` that ``encode_text_record(text)`` made ``line`` of, without
+    checking its checksum: for a line that never left memory (a message carried from
+    ``put`` to its consumer as its journal line)."""
+    text = line[_FRAME:-1].decode("utf-8")
+    return _unescape(text) if "\\" in text else text
 
 
 def checked_payloads(lines: Sequence[bytes]) -> list[bytes]:
