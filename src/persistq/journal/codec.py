@@ -42,6 +42,7 @@ HEADER: Final = b"#persistq-journal 1\n"
 _UNESCAPES: Final = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 _CRC_WIDTH: Final = 8
 _FRAME: Final = _CRC_WIDTH + 1  # the checksum and its tab, before the payload
+_crc32: Final = zlib.crc32
 
 
 def escape_field(field: str) -> str:
@@ -130,10 +131,10 @@ def encode_text_record(text: str) -> bytes:
     """Return ``encode_record([text])`` in one step: the journal line of a one-field
     record (the per-message path of a str message)."""
     try:
-        payload = escape_field(text).encode("utf-8")
+        payload = escape_field(text).encode()  # UTF-8
     except UnicodeEncodeError as exc:
         raise _not_utf8(exc) from None
-    return b"%08x\t%s\n" % (zlib.crc32(payload), payload)
+    return b"%08x\t%s\n" % (_crc32(payload), payload)
 
 
 def decode_text_record(line: bytes) -> str:
