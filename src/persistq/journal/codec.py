@@ -189,7 +189,7 @@ def decode_payload(payload: bytes) -> tuple[str, ...]:
     except UnicodeDecodeError as exc:
         raise RecordError(f"record is not UTF-8: {exc}") from None
     if "\\" in text or "\r" in text or "\n" in text:
-        return tuple(unescape_field(f) for f in text.split("\t"))
+        return tuple([unescape_field(f) for f in text.split("\t")])
     return tuple(text.split("\t"))
 
 
