@@ -99,7 +99,9 @@ class PersistentQueue(ClosesOrFails):
 
     @property
     def joinable_queue(self) -> Any:
-        """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``)."""
+        """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``). Its items
+        are the queue's own (a str message travels as its journal line): take messages
+        with ``get()`` or iteration."""
         return self._transport.queue if isinstance(self._transport, QueueTransport) else None
 
     # -- this process's journals (ProcessJournals rebuilds them after fork/unpickling)
