@@ -99,9 +99,8 @@ class PersistentQueue(ClosesOrFails):
 
     @property
     def joinable_queue(self) -> Any:
-        """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``). Its items
-        are the queue's own (a str message travels as its journal line): take messages
-        with ``get()`` or iteration."""
+        """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``); its items
+        are the queue's own (a str travels as its journal line): use get() or iteration."""
         return self._transport.queue if isinstance(self._transport, QueueTransport) else None
 
     # -- this process's journals (ProcessJournals rebuilds them after fork/unpickling)
@@ -110,8 +109,7 @@ class PersistentQueue(ClosesOrFails):
         return None if self._local is None else self._local.pair()
 
     def _open_file(self, kind: JournalKind) -> JournalWriter | None:
-        pair = self._journals()
-        return None if pair is None else pair.writer(kind)
+        return None if (pair := self._journals()) is None else pair.writer(kind)
 
     @property
     def put_file(self) -> JournalWriter | None:
@@ -170,8 +168,7 @@ class PersistentQueue(ClosesOrFails):
             self._transport.put(sentinel, True, None)
 
     def _close_journal(self, kind: JournalKind) -> None:
-        pair = self._journals()
-        if pair is not None:
+        if (pair := self._journals()) is not None:
             pair.close(kind)
 
     # -- consumer side -------------------------------------------------------------
