@@ -130,12 +130,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--dir", default=None, help="parent of the temporary directories")
+    parser.add_argument(
+        "--flush-only", action="store_true", help="only the flush goal's rows (plain, escaped)"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help=f"rounds (default {ROUNDS})")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="target seconds a trial (default 2)"
+    )
     args = parser.parse_args(argv)
     target_s, rounds = (0.3, 1) if args.quick else (2.0, ROUNDS)
+    target_s = target_s if args.seconds is None else args.seconds
+    rounds = rounds if args.rounds is None else args.rounds
     ctx = multiprocessing.get_context("fork")
-    single, multi, group = SINGLE, MULTI, GROUP
     started = os.getloadavg()
     root = tempfile.mkdtemp(prefix="pq_bench_", dir=args.dir)
+    if args.flush_only:
+        try:
+            flush = measure(flush_trials(ctx), root, target_s, rounds)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(flush_table(flush))
+        print(
+            f"\n`{command_line('pq_bench.py', argv)}`: {machine(root, started)}. {rounds} round(s)."
+        )
+        return
+    single, multi, group = SINGLE, MULTI, GROUP
     try:
         results = {
             single: measure(

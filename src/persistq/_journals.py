@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from persistq import processes
@@ -30,6 +31,7 @@ class JournalPair:
         self.journalled = False
         self._token: str | None = None
         self._writers: dict[JournalKind, JournalWriter] = {}
+        self._appends: dict[JournalKind, Callable[[bytes], None]] = {}
         self._lock = threading.Lock()
 
     def path(self, kind: JournalKind) -> str:
@@ -48,23 +50,33 @@ class JournalPair:
                 if writer is None or writer.closed:
                     writer = JournalWriter(self.path(kind), self.durability)
                     self._writers[kind] = writer
+                    self._appends[kind] = writer.line_appender()
         return writer
 
-    def append(self, kind: JournalKind, payload: bytes) -> None:
-        """Append one record (its payload) to this process's ``kind`` journal."""
-        writer = self._writers.get(kind) or self.writer(kind)
-        while True:
+    def append(self, kind: JournalKind, line: bytes) -> None:
+        """Append one encoded record line to this process's ``kind`` journal."""
+        append = self._appends.get(kind)
+        if append is not None:
             try:
-                writer.append_payload(payload)
-                break
+                append(line)
+                self.journalled = True
+                return
             except JournalClosedError:  # closed meanwhile (dispose, put_file.close())
-                writer = self.writer(kind)  # a new one: each close ends one writer
+                pass
+        while True:
+            self.writer(kind)  # a new one: each close ends one writer
+            try:
+                self._appends[kind](line)
+                break
+            except (KeyError, JournalClosedError):  # closed again by another thread
+                continue
         self.journalled = True
 
     def close(self, kind: JournalKind) -> None:
         """Close the ``kind`` journal (the next record opens it again)."""
         with self._lock:  # closed before another thread may open it again
             writer = self._writers.pop(kind, None)
+            self._appends.pop(kind, None)
             if writer is not None:
                 writer.close()
 
@@ -73,6 +85,7 @@ class JournalPair:
         for writer in self._writers.values():
             writer.close()  # in a child, a writer only drops its inherited descriptor
         self._writers.clear()
+        self._appends.clear()
 
 
 class ProcessJournals:
@@ -92,12 +105,13 @@ class ProcessJournals:
         self.__dict__.update(state)
         self._pair = JournalPair(self.directory, self.prefix, self.durability)
 
-    def append(self, kind: JournalKind, payload: bytes) -> None:
-        """Append one record to this process's ``kind`` journal (the per-record path)."""
+    def append(self, kind: JournalKind, line: bytes) -> None:
+        """Append one encoded record line to this process's ``kind`` journal (the
+        per-record path)."""
         pair = self._pair
         if pair.forks != processes.forks:
             pair = self.pair()
-        pair.append(kind, payload)
+        pair.append(kind, line)
 
     def pair(self) -> JournalPair:
         """This process's journal pair."""

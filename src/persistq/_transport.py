@@ -16,19 +16,24 @@ from typing import Any, Protocol
 
 from persistq import processes
 from persistq.errors import PersistqError
+from persistq.journal.codec import decode_text_record
 from persistq.journal.naming import replay_lock_name
 from persistq.journal.opening import open_or_create
 from persistq.journal.reader import OnCorrupt
 from persistq.pickup.report import requested_payloads
-from persistq.sentinels import DONE, FAILED
+from persistq.sentinels import DONE
 
 
 class Transport(Protocol):
-    """What PersistentQueue needs of a transport (the queue module's meanings)."""
+    """What PersistentQueue needs of a transport (the queue module's meanings); DONE
+    and FAILED are acknowledged (``control_taken``) as they are taken, so they never
+    hold up ``join()``."""
 
     def put(self, obj: Any, block: bool, timeout: float | None) -> None: ...
 
     def get(self, block: bool, timeout: float | None) -> Any: ...
+
+    def control_taken(self) -> None: ...
 
     def task_done(self) -> None: ...
 
@@ -40,10 +45,9 @@ class Transport(Protocol):
 
 
 class QueueTransport:
-    """A ``multiprocessing.JoinableQueue`` shared by every process of the run; DONE and
-    FAILED are acknowledged as they are taken, so they never hold up ``join()``.
-    ``put``, ``task_done`` and ``join`` are the queue's own bound methods (no call in
-    between on the per-message path)."""
+    """A ``multiprocessing.JoinableQueue`` shared by every process of the run.
+    ``put``, ``get``, ``task_done``, ``control_taken`` and ``join`` are the queue's own
+    bound methods (no call in between on the per-message path)."""
 
     def __init__(self, context: BaseContext) -> None:
         self._bind(context.JoinableQueue())
@@ -51,7 +55,9 @@ class QueueTransport:
     def _bind(self, joinable: Any) -> None:
         self.queue: Any = joinable
         self.put: Callable[[Any, bool, float | None], None] = joinable.put
+        self.get: Callable[[bool, float | None], Any] = joinable.get
         self.task_done: Callable[[], None] = joinable.task_done
+        self.control_taken: Callable[[], None] = joinable.task_done
         self.join: Callable[[], None] = joinable.join
 
     def __getstate__(self) -> dict[str, Any]:
@@ -60,13 +66,6 @@ class QueueTransport:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._bind(state["queue"])
 
-    def get(self, block: bool, timeout: float | None) -> Any:
-        """Take the next message (``queue.Empty`` as ``queue.Queue.get``)."""
-        obj = self.queue.get(block, timeout)
-        if obj is DONE or obj is FAILED:
-            self.queue.task_done()
-        return obj
-
     def qsize(self) -> int:
         """Approximate number of messages waiting."""
         return int(self.queue.qsize())
@@ -74,6 +73,23 @@ class QueueTransport:
     def empty(self) -> bool:
         """Whether no message is waiting (approximate)."""
         return bool(self.queue.empty())
+
+
+MAX_CARRIED = 4096
+"""How many lines of messages taken and not yet done a consumer process keeps."""
+
+
+def carried_message(line: bytes, lines: dict[str, bytes]) -> str:
+    """The str message that travelled from ``put`` as its journal ``line`` (with no
+    formatters and converters, a str is its line's one field), noted in ``lines`` so
+    that ``task_done`` journals the line it came as instead of encoding it again.
+    ``lines`` is a cache: cleared when it holds MAX_CARRIED lines (messages taken and
+    never done), it costs a later ``task_done`` only an encoding."""
+    message = decode_text_record(line)
+    if len(lines) >= MAX_CARRIED:
+        lines.clear()
+    lines[message] = line
+    return message
 
 
 def make_transport(
@@ -171,6 +187,9 @@ class ReplayTransport:
 
     def task_done(self) -> None:
         """Nothing to acknowledge: the completed journal is the acknowledgement."""
+
+    def control_taken(self) -> None:
+        """Nothing to acknowledge: there is no queue."""
 
     def join(self) -> None:
         """Nothing to wait for: there is no queue."""

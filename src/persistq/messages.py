@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from persistq.errors import MessageFormatError, RecordError
-from persistq.journal.codec import decode_payloads, encode_payload, escape_field
+from persistq.journal.codec import decode_payloads, encode_record, encode_text_record
 from persistq.sentinels import is_control
 
 Formatter = Callable[[Any], str]
@@ -31,27 +31,29 @@ class MessageCodec:
 
     formatters: tuple[Formatter, ...] = ()
     converters: tuple[Converter, ...] = ()
+    identity: bool = attrs.field(init=False, eq=False, repr=False)
+    """True without formatters and converters: a str message is its own one field, and
+    ``codec.decode_text_record`` of its line gives it back exactly."""
 
-    def payload(self, message: object, *, check: bool = True) -> bytes:
-        """Return the journal payload of ``message`` (``codec.encode_payload`` of its
+    @identity.default
+    def _no_formatting(self) -> bool:
+        return not self.formatters and not self.converters
+
+    def record(self, message: object, *, check: bool = True) -> bytes:
+        """Return the journal line of ``message`` (``codec.encode_record`` of its
         fields); raise MessageFormatError if it cannot be written, or (with ``check``)
-        would not read back equal to itself. Equal messages have equal payloads.
+        would not read back equal to itself. Equal messages have equal lines.
 
         ``check=False`` skips the round-trip check, for a message already checked when it
-        was put (``task_done``): each message is formatted and checked once."""
-        if type(message) is str and not self.formatters and not self.converters:
-            try:  # the identity round-trips a str: nothing to check, only to escape
-                return escape_field(message).encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise MessageFormatError(
-                    f"message {message!r} cannot be journalled: {exc.reason} (a lone "
-                    "surrogate?); journals hold UTF-8 text"
-                ) from None
-        fields = self.to_fields(message) if check else self._fields(message)
+        was put (``task_done``): each message is checked once."""
         try:
-            return encode_payload(fields)
+            if type(message) is str and self.identity:
+                return encode_text_record(message)  # the identity round-trips a str
+            return encode_record(self.to_fields(message) if check else self._fields(message))
         except RecordError as exc:
-            raise MessageFormatError(f"message {message!r} cannot be journalled: {exc}") from None
+            raise MessageFormatError(
+                f"message {message!r} cannot be journalled: {exc}; journals hold UTF-8 text"
+            ) from None
 
     def from_payloads(self, payloads: Sequence[bytes], source: str) -> list[Any]:
         """The messages that ``payloads`` journal (decoded once, converted once); raise
@@ -75,7 +77,7 @@ class MessageCodec:
     def to_fields(self, message: object) -> tuple[str, ...]:
         """Return the fields that journal ``message``; raise MessageFormatError if the
         message cannot be written or would not read back equal to itself."""
-        if type(message) is str and not self.formatters and not self.converters:
+        if type(message) is str and self.identity:
             return (message,)  # the identity round-trips a plain str: nothing to check
         fields = self._fields(message)
         expected = tuple(message) if isinstance(message, list) else message

@@ -15,10 +15,17 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from persistq._journals import JournalPair, ProcessJournals
-from persistq._transport import QueueTransport, ReplayTransport, Transport, make_transport
+from persistq._transport import (
+    QueueTransport,
+    ReplayTransport,
+    Transport,
+    carried_message,
+    make_transport,
+)
 from persistq.closing import ClosesOrFails
 from persistq.durability import Durability, check_durability
 from persistq.errors import PersistqError, UpstreamFailureError
+from persistq.journal.codec import frame_payload
 from persistq.journal.naming import JournalKind, check_prefix
 from persistq.journal.reader import OnCorrupt
 from persistq.journal.writer import JournalWriter
@@ -87,10 +94,13 @@ class PersistentQueue(ClosesOrFails):
         )
         self._requeued_once = False
         self._requeued_unput: collections.Counter[bytes] = collections.Counter()
+        self._carry = self.codec.identity and use_queue
+        self._lines: dict[str, bytes] = {}  # the lines of str messages taken, not yet done
 
     @property
     def joinable_queue(self) -> Any:
-        """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``)."""
+        """The ``multiprocessing.JoinableQueue`` (None with ``use_queue=False``); its items
+        are the queue's own (a str travels as its journal line): use get() or iteration."""
         return self._transport.queue if isinstance(self._transport, QueueTransport) else None
 
     # -- this process's journals (ProcessJournals rebuilds them after fork/unpickling)
@@ -98,14 +108,8 @@ class PersistentQueue(ClosesOrFails):
     def _journals(self) -> JournalPair | None:
         return None if self._local is None else self._local.pair()
 
-    def _journal(self, kind: JournalKind, payload: bytes) -> None:
-        local = self._local
-        if local is not None:
-            local.append(kind, payload)
-
     def _open_file(self, kind: JournalKind) -> JournalWriter | None:
-        pair = self._journals()
-        return None if pair is None else pair.writer(kind)
+        return None if (pair := self._journals()) is None else pair.writer(kind)
 
     @property
     def put_file(self) -> JournalWriter | None:
@@ -129,12 +133,16 @@ class PersistentQueue(ClosesOrFails):
         enqueued a second time.
         """
         if obj is not DONE and obj is not FAILED:
-            payload = self.codec.payload(obj)
-            if self._requeued_unput and self._requeued_unput[payload] > 0:
-                self._requeued_unput[payload] -= 1
+            line = self.codec.record(obj)
+            if self._requeued_unput and self._requeued_unput[line] > 0:
+                self._requeued_unput[line] -= 1
                 log.debug("not putting %r: it was requeued from the previous run", obj)
                 return
-            self._journal("requested", payload)
+            local = self._local
+            if local is not None:
+                local.append("requested", line)
+            if type(obj) is str and self._carry:
+                obj = line  # a str travels as its line (see _transport.carried_message)
         self._transport.put(obj, block, timeout)
 
     def put_nowait(self, obj: Any) -> None:
@@ -160,8 +168,7 @@ class PersistentQueue(ClosesOrFails):
             self._transport.put(sentinel, True, None)
 
     def _close_journal(self, kind: JournalKind) -> None:
-        pair = self._journals()
-        if pair is not None:
+        if (pair := self._journals()) is not None:
             pair.close(kind)
 
     # -- consumer side -------------------------------------------------------------
@@ -169,7 +176,12 @@ class PersistentQueue(ClosesOrFails):
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Remove and return the next message, DONE or FAILED; raise ``queue.Empty``
         as ``queue.Queue.get`` does. DONE and FAILED never hold up ``join()``."""
-        return self._transport.get(block, timeout)
+        msg = self._transport.get(block, timeout)
+        if type(msg) is bytes:
+            return carried_message(msg, self._lines)
+        if msg is DONE or msg is FAILED:
+            self._transport.control_taken()
+        return msg
 
     def get_nowait(self) -> Any:
         """Equivalent to ``get(block=False)``."""
@@ -180,7 +192,12 @@ class PersistentQueue(ClosesOrFails):
         DONE and FAILED need no acknowledgement: for them this does nothing."""
         if obj is DONE or obj is FAILED:
             return
-        self._journal("completed", self.codec.payload(obj, check=False))
+        line = self._lines.pop(obj, None) if type(obj) is str else None
+        if line is None:
+            line = self.codec.record(obj, check=False)
+        local = self._local
+        if local is not None:
+            local.append("completed", line)
         self._transport.task_done()
 
     def join(self) -> None:
@@ -210,12 +227,16 @@ class PersistentQueue(ClosesOrFails):
 
     def __next__(self) -> Any:
         msg = self._transport.get(True, None)  # get(), one call fewer per message
+        if type(msg) is bytes:
+            return carried_message(msg, self._lines)
         if msg is FAILED:
+            self._transport.control_taken()
             self.dispose()
             raise UpstreamFailureError(
                 f"{self.pickup_file_prefix}: an upstream process failed (FAILED received)"
             )
         if msg is DONE:
+            self._transport.control_taken()
             self.dispose()
             raise StopIteration
         return msg
@@ -258,7 +279,7 @@ class PersistentQueue(ClosesOrFails):
         )
         self._requeued_once = True
         messages = self.codec.from_payloads(payloads, previous)
-        self._requeued_unput.update(payloads)
+        self._requeued_unput.update(map(frame_payload, payloads))
         for message in messages:
             self._transport.put(message, True, None)
         log.info(

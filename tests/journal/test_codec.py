@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from persistq.journal.codec import (
     decode_record,
     encode_payload,
     encode_record,
+    encode_text_record,
     escape_field,
     plain_payload,
     unescape_field,
@@ -95,3 +98,68 @@ def test_malformed_escapes_are_refused(bad: str) -> None:
 )
 def test_plain_pympx_lines_split_on_tabs(line: bytes, fields: tuple[str, ...]) -> None:
     assert decode_payload(plain_payload(line)) == fields
+
+
+# -- escapes: the fast paths agree with the definition ----------------------------------
+
+ESCAPY = st.text(alphabet="\\tnrx\t\n\r\u00e9\u2603")
+"""Text dense in backslashes, escape letters and the characters escaped."""
+VALID_ESCAPED = re.compile(r"(?:[^\\\t\n\r]|\\[\\tnr])*")
+"""What ``escape_field`` can produce: no raw tab/LF/CR, every backslash one escape."""
+
+
+@given(ESCAPY)
+def test_escaping_is_the_four_escapes_and_nothing_else(field: str) -> None:
+    escaped = escape_field(field)
+    assert VALID_ESCAPED.fullmatch(escaped)
+    expected = "".join(
+        {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}.get(c, c) for c in field
+    )
+    assert escaped == expected
+
+
+@given(st.one_of(ESCAPY, st.text()))
+def test_unescape_reads_exactly_what_escape_can_write(text: str) -> None:
+    if VALID_ESCAPED.fullmatch(text):
+        assert escape_field(unescape_field(text)) == text
+    else:
+        with pytest.raises(RecordError):
+            unescape_field(text)
+
+
+@pytest.mark.parametrize(
+    ("bad", "offset"), [("a\\", "1"), ("a\\x", "1"), ("\\\\\\", "2"), ("\\t\\q", "2")]
+)
+def test_a_malformed_escape_is_named_by_its_offset(bad: str, offset: str) -> None:
+    with pytest.raises(RecordError, match=f"bad escape at offset {offset} "):
+        unescape_field(bad)
+
+
+@pytest.mark.parametrize("raw", ["a\tb\\\\", "cr\r\\t", "lf\n"])
+def test_an_unescaped_control_character_is_refused_even_beside_escapes(raw: str) -> None:
+    with pytest.raises(RecordError, match="unescaped control character"):
+        unescape_field(raw)
+
+
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()))
+"""Any code points, lone surrogates included."""
+
+
+@given(st.one_of(ESCAPY, ANY_TEXT))
+def test_a_text_record_is_the_record_of_one_field(text: str) -> None:
+    try:
+        expected = encode_record([text])
+    except RecordError:
+        with pytest.raises(RecordError, match="surrogate"):
+            encode_text_record(text)
+        return
+    assert encode_text_record(text) == expected
+    assert decode_record(expected) == (text,)
+
+
+@pytest.mark.parametrize("text", ["lone \ud800", "\udcff", "tab\there \udfff"])
+def test_a_lone_surrogate_is_a_record_error(text: str) -> None:
+    with pytest.raises(RecordError, match="surrogate"):
+        encode_text_record(text)
+    with pytest.raises(RecordError, match="surrogate"):
+        encode_record(["ok", text])

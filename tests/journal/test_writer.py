@@ -45,6 +45,28 @@ def test_a_mapped_journal_grows_past_its_first_chunk(tmp_path: Path) -> None:
     assert read_records(tmp_path / "j.tsv") == records
 
 
+def test_threads_appending_through_the_line_appender_lose_no_record(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.tsv", "flush")
+    append = writer.line_appender()
+    per_thread = RESERVE_CHUNK // 64  # together, past the first chunk: growth mid-race
+
+    def run(t: int) -> None:
+        for i in range(per_thread):
+            append(encode_record([f"{t}-{i:06d}-" + "y" * 40]))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    writer.close()
+    expected = {(f"{t}-{i:06d}-" + "y" * 40,) for t in range(4) for i in range(per_thread)}
+    records = read_records(tmp_path / "j.tsv")
+    assert len(records) == len(expected) and set(records) == expected
+    with pytest.raises(JournalClosedError, match="j.tsv"):
+        append(encode_record(["late"]))
+
+
 def test_bad_durability_is_named() -> None:
     with pytest.raises(ValueError, match="'sometimes'"):
         JournalWriter("x.tsv", "sometimes")  # type: ignore[arg-type]

@@ -25,8 +25,10 @@ __all__ = [
     "decode_payload",
     "decode_payloads",
     "decode_record",
+    "decode_text_record",
     "encode_payload",
     "encode_record",
+    "encode_text_record",
     "escape_field",
     "frame_payload",
     "plain_payload",
@@ -40,36 +42,59 @@ HEADER: Final = b"#persistq-journal 1\n"
 _UNESCAPES: Final = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 _CRC_WIDTH: Final = 8
 _FRAME: Final = _CRC_WIDTH + 1  # the checksum and its tab, before the payload
+_crc32: Final = zlib.crc32
 
 
 def escape_field(field: str) -> str:
-    """Return ``field`` with backslash, tab, LF and CR escaped (four scans in C: well
-    under a microsecond for a file name)."""
+    """Return ``field`` with backslash, tab, LF and CR escaped (a scan in C per
+    character escaped, a replace only for those present: about 0.1 µs for a file name)."""
     if "\\" in field:
         field = field.replace("\\", "\\\\")
-    return field.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if "\t" in field:
+        field = field.replace("\t", "\\t")
+    if "\n" in field:
+        field = field.replace("\n", "\\n")
+    if "\r" in field:
+        field = field.replace("\r", "\\r")
+    return field
 
 
 def unescape_field(text: str) -> str:
-    """Invert :func:`escape_field`; raise RecordError on a malformed escape."""
-    if "\\" not in text:
-        if "\t" in text or "\n" in text or "\r" in text:
-            raise RecordError(f"unescaped control character in field {text!r}")
-        return text
-    out: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            if i + 1 >= n or text[i + 1] not in _UNESCAPES:
-                raise RecordError(f"bad escape at offset {i} in field {text!r}")
-            out.append(_UNESCAPES[text[i + 1]])
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    """Invert :func:`escape_field`; raise RecordError on a malformed escape or an
+    unescaped tab, LF or CR."""
+    if "\t" in text or "\n" in text or "\r" in text:
+        raise RecordError(f"unescaped control character in field {text!r}")
+    return _unescape(text) if "\\" in text else text
+
+
+def _unescape(text: str) -> str:
+    """Undo the escapes of ``text`` (no raw tab, LF or CR in it) with a few scans in C,
+    no loop per character: cut at each escaped backslash (the leftmost pair of
+    backslashes always is one), undo the other escapes in each piece and join the
+    pieces with backslashes; a backslash left in a piece starts no valid escape."""
+    if "\\\\" not in text:
+        return _unescape_piece(text, text)
+    return "\\".join([_unescape_piece(piece, text) for piece in text.split("\\\\")])
+
+
+def _unescape_piece(piece: str, text: str) -> str:
+    if "\\t" in piece:
+        piece = piece.replace("\\t", "\t")
+    if "\\n" in piece:
+        piece = piece.replace("\\n", "\n")
+    if "\\r" in piece:
+        piece = piece.replace("\\r", "\r")
+    if "\\" in piece:
+        raise RecordError(f"bad escape at offset {_bad_escape(text)} in field {text!r}")
+    return piece
+
+
+def _bad_escape(text: str) -> int:
+    """The offset of the first malformed escape in ``text`` (for the error message)."""
+    i = text.find("\\")
+    while i >= 0 and text[i + 1 : i + 2] in _UNESCAPES:
+        i = text.find("\\", i + 2)
+    return i
 
 
 def encode_payload(fields: Sequence[str]) -> bytes:
@@ -82,10 +107,14 @@ def encode_payload(fields: Sequence[str]) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise RecordError(
-            f"field text {exc.object[exc.start : exc.end]!r} cannot be written as UTF-8 "
-            f"({exc.reason}: a lone surrogate?)"
-        ) from None
+        raise _not_utf8(exc) from None
+
+
+def _not_utf8(exc: UnicodeEncodeError) -> RecordError:
+    return RecordError(
+        f"field text {exc.object[exc.start : exc.end]!r} cannot be written as UTF-8 "
+        f"({exc.reason}: a lone surrogate?)"
+    )
 
 
 def frame_payload(payload: bytes) -> bytes:
@@ -96,6 +125,24 @@ def frame_payload(payload: bytes) -> bytes:
 def encode_record(fields: Sequence[str]) -> bytes:
     """Return the journal line (with its trailing LF) for a non-empty list of fields."""
     return frame_payload(encode_payload(fields))
+
+
+def encode_text_record(text: str) -> bytes:
+    """Return ``encode_record([text])`` in one step: the journal line of a one-field
+    record (the per-message path of a str message)."""
+    try:
+        payload = escape_field(text).encode()  # UTF-8
+    except UnicodeEncodeError as exc:
+        raise _not_utf8(exc) from None
+    return b"%08x\t%s\n" % (_crc32(payload), payload)
+
+
+def decode_text_record(line: bytes) -> str:
+    """Return the ``text`` that ``encode_text_record(text)`` made ``line`` of, without
+    checking its checksum: for a line that never left memory (a message carried from
+    ``put`` to its consumer as its journal line)."""
+    text = line[_FRAME:-1].decode("utf-8")
+    return _unescape(text) if "\\" in text else text
 
 
 def checked_payloads(lines: Sequence[bytes]) -> list[bytes]:
@@ -142,7 +189,7 @@ def decode_payload(payload: bytes) -> tuple[str, ...]:
     except UnicodeDecodeError as exc:
         raise RecordError(f"record is not UTF-8: {exc}") from None
     if "\\" in text or "\r" in text or "\n" in text:
-        return tuple(unescape_field(f) for f in text.split("\t"))
+        return tuple([unescape_field(f) for f in text.split("\t")])
     return tuple(text.split("\t"))
 
 

@@ -68,9 +68,10 @@ class ReservedFile:
 
 
 class MappedFile(ReservedFile):
-    """For ``none`` and ``flush``: appends by copying into a shared mapping of the file.
-    A copied record is in the OS page cache, so it outlives a killed process, and no
-    system call is made per record."""
+    """For ``none`` and ``flush``: appends by copying into a shared mapping of the file
+    (``mmap.write`` at the mapping's position, which writes all of a record or, where
+    the reserved space ends, nothing). A copied record is in the OS page cache, so it
+    outlives a killed process, and no system call is made per record."""
 
     def __init__(self, path: str, fd: int, end: int) -> None:
         self._lock = threading.Lock()
@@ -80,25 +81,31 @@ class MappedFile(ReservedFile):
     def _resized(self, size: int) -> None:
         if self._map is None:
             self._map = mmap.mmap(self._fd, size)
+            self._map.seek(self.end)
         else:
-            self._map.resize(size)
+            self._map.resize(size)  # keeps the position
 
     @property
     def closed(self) -> bool:
         return self._map is None
 
     def append(self, data: bytes) -> None:
-        with self._lock:
-            end = self.end + len(data)
-            if end > self.size:  # also when closed: size is then 0
-                if self._map is None:
-                    raise JournalClosedError(f"{self.path}: journal is closed")
-                try:
-                    self.reserve(end)
-                except OSError as exc:
-                    raise not_journalled(self.path, exc) from exc
-            self._map[self.end : end] = data  # type: ignore[index]
-            self.end = end
+        self._lock.acquire()  # not ``with``: its exit call would cost more than the write
+        try:
+            self._map.write(data)  # type: ignore[union-attr]
+        except (ValueError, AttributeError):  # the reserve is full, or the file closed
+            self._grow_and_write(data)
+        finally:
+            self._lock.release()
+
+    def _grow_and_write(self, data: bytes) -> None:
+        if self._map is None:
+            raise JournalClosedError(f"{self.path}: journal is closed")
+        try:
+            self.reserve(self._map.tell() + len(data))
+        except OSError as exc:
+            raise not_journalled(self.path, exc) from exc
+        self._map.write(data)
 
     def close(self) -> None:
         with self._lock:
@@ -111,9 +118,11 @@ class MappedFile(ReservedFile):
             super().abandon()
 
     def _unmap(self) -> bool:
-        """Drop the mapping; False if it was dropped already."""
+        """Drop the mapping, noting where the records end; False if it was dropped
+        already."""
         if self._map is None:
             return False
+        self.end = self._map.tell()
         self._map.close()
         self._map = None
         self.size = 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO, Protocol
 
 from persistq import processes
 from persistq.durability import Durability, check_durability, fsync_directory
 from persistq.errors import PersistqError
-from persistq.journal.codec import HEADER, encode_record, frame_payload
+from persistq.journal.codec import HEADER, encode_record
 from persistq.journal.group_commit import GroupCommit
 from persistq.journal.opening import hold_shared, open_or_create
 from persistq.journal.storage import PAGE, RESERVE_CHUNK, MappedFile, SyncedFile, sync_data
@@ -92,11 +92,14 @@ class JournalWriter:
             self._refuse_in_child()
         self._out.append(encode_record(fields))
 
-    def append_payload(self, payload: bytes) -> None:
-        """Append one record given as its payload (see ``codec.encode_payload``)."""
+    def line_appender(self) -> Callable[[bytes], None]:
+        """The per-record path: a function that appends one encoded record line (see
+        ``codec.encode_record``) as :meth:`append` does, and raises JournalClosedError
+        once the writer is closed. It belongs to this process: whoever keeps it drops
+        it after a fork (as ``ProcessJournals`` does), for it checks for none."""
         if self._forks != processes.forks:
             self._refuse_in_child()
-        self._out.append(frame_payload(payload))
+        return self._out.append
 
     def append_many(self, records: Iterable[Sequence[str]]) -> None:
         """Append several records with one write and (for ``fsync``) one fsync per
