@@ -163,3 +163,19 @@ def test_status_calls_a_producer_gone_only_when_the_library_does(
     assert report["producers"]["gone"] == []
     assert report["producers"]["unknown"] == [producer]
     assert done.returncode == 0, done.stdout
+
+
+def test_status_skips_a_foreign_record_on_the_control_stream_as_consumers_do(
+    broker: Node, queue_name: str
+) -> None:
+    producer = RabbitMQQueue(broker.url, queue_name)
+    producer.put("m")
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    try:
+        connection.channel().basic_publish("", Topology(queue_name).control, b"not ours")
+    finally:
+        connection.close()
+    producer.close()
+    done = persistq("status", "--json", f"{broker.url}/{queue_name}")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["producers"]["closed"]) == 1
