@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import queue
 from typing import Any
 
+import pika
 import pytest
 from tools.rabbitmq_node import Node
 
-from persistq.cli.broker import broker_report, render_broker, split_queue_url
+from persistq.cli.broker import as_json, render_broker, split_queue_url
 from persistq.rabbitmq import RabbitMQQueue
-from persistq.rabbitmq.control import ControlState
+from persistq.rabbitmq.control import encode_control
+from persistq.rabbitmq.presence import Presence, judge
+from persistq.rabbitmq.report import BrokerReport
+from persistq.rabbitmq.topology import Topology
+from persistq.sentinels import DONE, FAILED
 from tests.cli.helpers import persistq
 
 pytestmark = pytest.mark.timeout(60)
@@ -22,22 +28,45 @@ def test_the_queue_is_the_last_segment_of_the_url() -> None:
     assert split_queue_url("amqps://h/etl/a%2Fb") == ("amqps://h/etl", "etl", "a/b")
 
 
+def _report(**changes: Any) -> BrokerReport:
+    fields: dict[str, Any] = dict(
+        queue="q", dead_queue="q.dead", ready=3, consumers=1, dead_lettered=0, unacknowledged=None
+    )
+    return BrokerReport(**{**fields, **changes})
+
+
 def test_a_report_is_unhealthy_with_dead_letters_or_a_failed_producer() -> None:
-    counts: dict[str, Any] = {
-        "ready": 3,
-        "consumers": 1,
-        "dead_lettered": 0,
-        "dead_queue": "q.dead",
-    }
-    healthy = broker_report("amqp://u:secret@h/q", counts, None, ControlState())
+    healthy = as_json("amqp://u:secret@h/q", _report())
     assert healthy["healthy"] and healthy["url"] == "amqp://h/q"  # no password shown
     assert "unknown" in render_broker(healthy)
-    dead = broker_report("amqp://h/q", {**counts, "dead_lettered": 2}, 0, ControlState())
+    dead = as_json("amqp://h/q", _report(dead_lettered=2, unacknowledged=0))
     assert not dead["healthy"] and "2 message(s) dead-lettered in q.dead" in dead["problems"][0]
-    failed = ControlState()
-    failed.apply("failed", "host:1:x")
-    assert broker_report("amqp://h/q", counts, 0, failed)["problems"] == [
-        "producer host:1:x failed"
+    failed = as_json("amqp://h/q", _report(failed=("host:1:x",)))
+    assert failed["problems"] == ["producer host:1:x failed"]
+
+
+def test_only_a_gone_producer_is_a_problem_and_the_conclusion_is_the_consumers() -> None:
+    names = ("a:1:x", "b:2:y", "c:3:z")
+    presence: dict[str, Presence] = {"a:1:x": "alive", "b:2:y": "gone", "c:3:z": "unknown"}
+    report = _report(open=names, presence=presence)
+    shown = as_json("amqp://h/q", report)
+    assert shown["producers"]["gone"] == ["b:2:y"] and shown["producers"]["unknown"] == ["c:3:z"]
+    assert [p for p in shown["problems"] if "gone" in p] == [shown["problems"][0]]
+    assert "3 open (1 gone, 1 unknown)" in render_broker(shown)
+    assert report.conclusion is None
+    assert _report(closed=names, ready=0).conclusion is DONE
+    assert _report(closed=names, ready=1).conclusion is None
+    assert _report(failed=names[:1]).conclusion is FAILED
+
+
+def test_presence_is_judged_by_the_broker_answer() -> None:
+    locked = pika.exceptions.ChannelClosedByBroker(405, "RESOURCE_LOCKED")
+    missing = pika.exceptions.ChannelClosedByBroker(404, "NOT_FOUND")
+    assert [judge(1), judge(0), judge(missing), judge(locked)] == [
+        "alive",
+        "gone",
+        "gone",
+        "unknown",
     ]
 
 
@@ -99,14 +128,54 @@ def test_prometheus_gauges_of_a_broker_queue_beside_a_folder(
         for family in text_string_to_metric_families(done.stdout)
         for s in family.samples
     }
-    shown = broker_report(
-        url,
-        {"ready": 0, "consumers": 0, "dead_lettered": 0, "dead_queue": ""},
-        None,
-        ControlState(),
-    )["url"]
+    shown = as_json(url, _report())["url"]
     assert got[("persistq_broker_messages", (("path", shown), ("state", "ready")))] == 2
     assert got[("persistq_broker_producers", (("path", shown), ("state", "open")))] == 1
     assert got[("persistq_status_healthy", (("kind", "rabbitmq"), ("path", shown)))] == 1
     assert ("persistq_status_healthy", (("kind", "folder"), ("path", str(folder)))) in got
     producer.close()
+
+
+def test_status_calls_a_producer_gone_only_when_the_library_does(
+    broker: Node, queue_name: str
+) -> None:
+    """A producer whose presence queue the broker will not describe (405
+    RESOURCE_LOCKED: its live connection holds it exclusively) may well live: the
+    library's probe cannot tell and never fails it, so status must not call it gone."""
+    topology = Topology(queue_name)
+    consumer = RabbitMQQueue(broker.url, queue_name, producer_lease=0.5)
+    assert consumer.qsize() == 0  # the queues are declared
+    producer = "elsewhere:1:0123abcd"
+    held = pika.BlockingConnection(pika.URLParameters(broker.url))
+    try:
+        channel = held.channel()
+        channel.queue_declare(topology.presence(producer), exclusive=True)
+        channel.basic_consume(topology.presence(producer), lambda *_: None, auto_ack=True)
+        channel.basic_publish("", topology.control, encode_control("helo", producer))
+        with pytest.raises(queue.Empty):  # probed for 3 s, a lease of 0.5 s: not FAILED
+            consumer.get(timeout=3)
+        done = persistq("status", "--json", f"{broker.url}/{queue_name}")
+    finally:
+        held.close()
+        consumer.dispose()
+    report = json.loads(done.stdout)
+    assert report["producers"]["open"] == [producer]
+    assert report["producers"]["gone"] == []
+    assert report["producers"]["unknown"] == [producer]
+    assert done.returncode == 0, done.stdout
+
+
+def test_status_skips_a_foreign_record_on_the_control_stream_as_consumers_do(
+    broker: Node, queue_name: str
+) -> None:
+    producer = RabbitMQQueue(broker.url, queue_name)
+    producer.put("m")
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    try:
+        connection.channel().basic_publish("", Topology(queue_name).control, b"not ours")
+    finally:
+        connection.close()
+    producer.close()
+    done = persistq("status", "--json", f"{broker.url}/{queue_name}")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["producers"]["closed"]) == 1

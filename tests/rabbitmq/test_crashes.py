@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -18,6 +19,8 @@ from tools.rabbitmq_node import Node
 
 from persistq import UpstreamFailureError
 from persistq.rabbitmq import ConsumerTimeoutError, DeliveryLostError, RabbitMQQueue
+from persistq.rabbitmq.report import inspect
+from tests.cli.helpers import persistq
 from tests.rabbitmq.helpers import drain_raw
 
 pytestmark = pytest.mark.timeout(90)
@@ -184,6 +187,8 @@ def test_a_producer_killed_without_close_fails_its_consumers_after_the_lease(
         proc.stdout.readline()
     q = RabbitMQQueue(broker.url, queue_name, producer_lease=1.0, prefetch=50)
     assert q.get(timeout=10) == "m0"  # an idle or busy producer that lives is no failure
+    alive = inspect(broker.url, queue_name)
+    assert alive.producers_that("alive") == list(alive.open) and len(alive.open) == 1
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     started = time.monotonic()
@@ -193,6 +198,11 @@ def test_a_producer_killed_without_close_fails_its_consumers_after_the_lease(
             got.append(message)
     assert time.monotonic() - started < 15
     assert got[:20] == [f"m{n}" for n in range(20)]  # FAILED only once the lease ran out
+    assert inspect(broker.url, queue_name).producers_that("gone") == list(alive.open)
+    shown = persistq("status", "--json", f"{broker.url}/{queue_name}")
+    assert shown.returncode == 1 and json.loads(shown.stdout)["producers"]["gone"] == list(
+        alive.open
+    )
 
 
 def test_task_done_after_the_connection_is_lost_raises_naming_the_message(

@@ -178,7 +178,7 @@ def gauges_of_broker(report: Report) -> list[Gauge]:
         gauges.append(
             Gauge(
                 "broker_producers",
-                "Producers of a broker queue, by state (open, closed, failed, gone).",
+                "Producers of a broker queue, by state (open, closed, failed, gone, unknown).",
                 (*labels, ("state", state)),
                 len(producers),
             )

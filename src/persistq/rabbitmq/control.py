@@ -12,6 +12,7 @@ stream keeps its order), so every record written before it joined comes first.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -21,6 +22,8 @@ import attrs
 
 from persistq.journal.codec import RecordError, decode_payload, encode_payload
 from persistq.sentinels import DONE, FAILED, Sentinel
+
+log = logging.getLogger(__name__)
 
 ControlKind = Literal["helo", "done", "failed", "mark"]
 KINDS: Final = ("helo", "done", "failed", "mark")
@@ -71,6 +74,18 @@ class ControlState:
     def all_closed(self) -> bool:
         """At least one producer closed and none that announced itself is open."""
         return bool(self.closed) and not self.open
+
+
+def fold(state: ControlState, body: bytes, where: str) -> bool:
+    """Take the control record ``body`` into ``state``; a foreign record is logged and
+    left out (False)."""
+    try:
+        kind, producer = decode_control(body)
+    except RecordError as exc:
+        log.warning("%s: ignoring a foreign record on the control stream: %s", where, exc)
+        return False
+    state.apply(kind, producer)
+    return True
 
 
 @attrs.define

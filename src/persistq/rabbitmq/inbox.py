@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from persistq.errors import BrokerError
-from persistq.journal.codec import RecordError
-from persistq.rabbitmq.control import Absences, ControlState, conclusion, decode_control
+from persistq.rabbitmq.control import Absences, ControlState, conclusion, fold
 from persistq.rabbitmq.held import Held
 from persistq.rabbitmq.link import Delivery, Link, wait
 
@@ -49,14 +48,10 @@ class Inbox:
 
     def on_control(self, body: bytes) -> None:
         """A control record arrived: fold it in and wake ``get``."""
-        try:
-            kind, producer = decode_control(body)
-        except RecordError as exc:
-            log.warning("%s: ignoring a foreign record on the control stream: %s", self._where, exc)
-            return
         with self._lock:
-            self._control.apply(kind, producer)
-        self._deliveries.put(None)
+            taken = fold(self._control, body, self._where)
+        if taken:
+            self._deliveries.put(None)
 
     def on_control_reset(self) -> None:
         """The control stream is read again from its start."""
