@@ -1,14 +1,12 @@
-"""How readers learn of new files: a watchdog observer whose events are hints, and the
-ordered index of claimable names that events and rescans keep up to date."""
+"""How readers learn of new files: a watchdog observer whose events are hints (the
+index they keep up to date is :mod:`persistq.folder.ordering`'s)."""
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, TypeAlias
 
 from watchdog.events import (
     FileClosedEvent,
@@ -160,90 +158,3 @@ class Watcher:
             obs.stop()
             if obs.is_alive() and obs is not threading.current_thread():
                 obs.join(timeout=5)
-
-
-SortKey: TypeAlias = Callable[[str], object]
-
-
-class CandidateIndex(Protocol):
-    """The names a reader may claim, handed out in batches (one name, or one group)."""
-
-    def __len__(self) -> int: ...
-
-    def __contains__(self, name: object) -> bool: ...
-
-    def add(self, name: str) -> bool:
-        """Add ``name``; True if it was new."""
-        ...
-
-    def discard(self, name: str) -> None:
-        """Forget ``name``."""
-        ...
-
-    def replace(self, names: Iterable[str]) -> list[str]:
-        """Hold exactly ``names``; return those that were new."""
-        ...
-
-    def ready(self) -> bool:
-        """Whether a batch can be popped."""
-        ...
-
-    def pop_batch(self) -> list[str] | None:
-        """Remove and return the next batch to claim (all or none), or None."""
-        ...
-
-
-class OrderedIndex:
-    """The message names a reader may claim, in sort order; O(log n) per add and pop.
-
-    Names are hints: the file may have been claimed by another reader by the time it is
-    popped, which the claim itself discovers.
-    """
-
-    def __init__(self, key: SortKey) -> None:
-        self._key = key
-        self._heap: list[tuple[object, str]] = []
-        self._members: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._members
-
-    def add(self, name: str) -> bool:
-        """Add ``name`` unless present; True if it was new."""
-        if name in self._members:
-            return False
-        self._members.add(name)
-        heapq.heappush(self._heap, (self._key(name), name))
-        return True
-
-    def ready(self) -> bool:
-        """Whether some name is indexed."""
-        return bool(self._members)
-
-    def pop_batch(self) -> list[str] | None:
-        """Remove and return ``[first name]``, or None when empty."""
-        while self._heap:
-            _, name = heapq.heappop(self._heap)
-            if name in self._members:
-                self._members.discard(name)
-                return [name]
-        return None
-
-    def discard(self, name: str) -> None:
-        """Forget ``name`` (its heap entry is dropped lazily)."""
-        self._members.discard(name)
-
-    def replace(self, names: Iterable[str]) -> list[str]:
-        """Make the index hold exactly ``names``; return those that were not in it."""
-        wanted = set(names)
-        added = [n for n in wanted if n not in self._members]
-        if len(self._heap) > 2 * len(wanted) + 64:
-            self._heap = [entry for entry in self._heap if entry[1] in wanted]
-            heapq.heapify(self._heap)
-        self._members &= wanted
-        for name in added:
-            self.add(name)
-        return added
