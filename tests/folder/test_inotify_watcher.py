@@ -50,9 +50,11 @@ def test_events_arrive_in_the_callers_thread_without_an_observer_thread(
 
 def test_a_paused_watcher_reports_nothing_until_resumed(tmp_path: Path) -> None:
     watcher = Watcher(str(tmp_path), "native", 0.1)
+    (tmp_path / "before.tsv").touch()
     watcher.pause()
     assert watcher.paused and watcher.healthy
     (tmp_path / "while-paused.tsv").write_text("x")
+    assert watcher.take() == [("before.tsv", True), ("before.tsv", True)]
     assert watcher.take() == []
     watcher.resume()
     assert not watcher.paused

@@ -63,6 +63,7 @@ class Inotify:
         self.folder = folder
         init, self._add, self._remove = _LIBC
         self._wd: int | None = None
+        self._pending: list[tuple[str, bool]] = []
         self.gone = False
         """The folder was deleted or moved away: no event will come any more."""
         fd = init(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -90,7 +91,9 @@ class Inotify:
         self._wd = wd
 
     def unwatch(self) -> None:
-        """Stop the events of the folder (a reader with a backlog does not need them)."""
+        """Stop the events of the folder (a reader with a backlog does not need them);
+        those that arrived before are still read."""
+        self._pending = self.read()
         wd, self._wd = self._wd, None
         if wd is not None and self._fd is not None:
             self._remove(self._fd, wd)  # fails only if the watch is gone already
@@ -104,9 +107,10 @@ class Inotify:
         return bool(poller.poll(max(0, round(timeout * 1000))))
 
     def read(self) -> list[tuple[str, bool]]:
-        """``(name, appeared)`` for each event since the last read, in order."""
-        names: list[tuple[str, bool]] = []
-        while self._fd is not None:
+        """``(name, appeared)`` for each event since the last read, in order (while
+        unwatched, only those that arrived before: no system call)."""
+        names, self._pending = self._pending, []
+        while self._fd is not None and self._wd is not None:
             try:
                 data = os.read(self._fd, _READ_SIZE)
             except BlockingIOError:
