@@ -117,7 +117,8 @@ class OrderedIndex:
     names aside, so that this reader goes on further ahead; they are offered again by
     the next listing, which every reader makes at the latest when it runs out of names
     to claim (see :class:`~persistq.folder.schedule.WakeSchedule`). A reader alone
-    never loses a race, so it claims strictly in order.
+    loses no race (only a file taken away by another process, a purge, makes it skip),
+    so it claims strictly in order.
     """
 
     def __init__(self, key: SortKey, spread: int = SPREAD) -> None:
