@@ -15,8 +15,9 @@ import pytest
 
 from persistq import DONE, ReadableFolderQueue, WritableFolderQueue
 from persistq.folder.names import Kind, classify
+from persistq.folder.ordering import OrderedIndex
 from persistq.folder.view import FolderView
-from persistq.folder.waking import OrderedIndex, Watcher
+from persistq.folder.waking import Watcher
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -22,7 +22,7 @@ from persistq import (
     UpstreamFailureError,
     WritableFolderQueue,
 )
-from persistq.folder import files, schedule
+from persistq.folder import files, inotify, schedule
 from persistq.folder.names import Kind, classify, parse_wip
 from persistq.folder.waking import Watcher
 
@@ -559,6 +559,7 @@ def test_no_inotify_watches_left_falls_back_to_polling(
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
     monkeypatch.setattr(BaseObserver, "schedule", no_watches)
+    monkeypatch.setattr(inotify.Inotify, "watch", no_watches)
     w = WritableFolderQueue(qdir)
     r = ReadableFolderQueue(qdir)
     with caplog.at_level(logging.WARNING, logger="persistq"):

@@ -13,7 +13,7 @@ from queue import Empty
 import pytest
 
 from persistq import DONE, ReadableFolderQueue, WritableFolderQueue
-from persistq.folder import waking
+from persistq.folder import inotify, waking
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,7 +70,11 @@ def test_out_of_inotify_instances_readers_poll(
     def no_instances() -> None:
         raise OSError(errno.EMFILE, "inotify_init: too many open files")
 
+    def no_inotify(self: inotify.Inotify, folder: str) -> None:
+        raise OSError(errno.EMFILE, "inotify_init1: too many open files", folder)
+
     monkeypatch.setattr(waking, "Observer", no_instances)
+    monkeypatch.setattr(inotify.Inotify, "__init__", no_inotify)
     qdir = tmp_path / "q"
     w = WritableFolderQueue(qdir)
     r = ReadableFolderQueue(qdir)
@@ -86,18 +90,25 @@ def test_out_of_inotify_instances_readers_poll(
 def test_readers_never_disposed_release_their_watches(tmp_path: Path) -> None:
     qdir = tmp_path / "q"
     w = WritableFolderQueue(qdir)
-    before = threading.active_count()
+    before = threading.active_count(), open_fds()
     for _ in range(200):
         r = ReadableFolderQueue(qdir)
         with pytest.raises(Empty):
             r.get(timeout=0)  # starts watching
         del r  # never disposed: the garbage collector frees its watch
-    assert threading.active_count() <= before + 8
+    assert threading.active_count() <= before[0] + 8
+    assert open_fds() <= before[1] + 8
     w.close()
     for _ in range(100):
         r = ReadableFolderQueue(qdir)
         assert r.get(timeout=5000) is DONE  # DONE releases the watch at once
-    assert threading.active_count() <= before + 8
+    assert threading.active_count() <= before[0] + 8
+    assert open_fds() <= before[1] + 8
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open (Linux), or 0 where unknown."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
 
 def test_a_dropped_in_retry0_file_is_refused_clearly_and_never_stranded(

@@ -84,6 +84,26 @@ def test_no_done_while_a_name_is_held_back() -> None:
     assert step.seconds == pytest.approx(1.0)
 
 
+def test_names_set_aside_are_listed_again_before_done() -> None:
+    """A reader that jumped ahead after lost races and ran out of names lists the
+    folder for the names it set aside; it never answers DONE while they may be there."""
+    s = WakeSchedule()
+    closed = attrs.evolve(IDLE, all_done=True, set_aside=True)
+    listed(s, closed)
+    assert s.next_step(attrs.evolve(closed, now=100.1)).action is Action.LIST
+    listed(s, attrs.evolve(closed, now=100.1))
+    emptied = attrs.evolve(closed, now=100.2, set_aside=False)
+    assert s.next_step(emptied).action is Action.FINISH
+
+
+def test_a_reader_with_names_set_aside_claims_the_others_first() -> None:
+    s = WakeSchedule()
+    listed(s, IDLE)
+    assert s.next_step(attrs.evolve(IDLE, ready=True, set_aside=True)).action is Action.CLAIM
+    idle = attrs.evolve(IDLE, set_aside=True, now=100.1)
+    assert s.next_step(idle).action is Action.LIST  # not a wait of the safety rescan
+
+
 def test_missed_events_switch_to_polling_but_not_after_a_gap() -> None:
     s = WakeSchedule()
     listed(s, IDLE, missed=3)  # the first listing proves nothing

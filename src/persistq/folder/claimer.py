@@ -32,11 +32,12 @@ class Missed:
 
     ``back``: names still (or again) in the folder, to index again; ``busy``: names
     whose wip name this process still holds (claimed twice before ``task_done``), to
-    try again later.
+    try again later; ``lost``: another process claimed a name of it first.
     """
 
     back: tuple[str, ...] = ()
     busy: tuple[str, ...] = ()
+    lost: bool = False
 
 
 def claim_batch(
@@ -57,7 +58,7 @@ def claim_batch(
             log.debug("not claiming %s yet: this process still holds %s", name, wip)
             return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]), (name,))
         if not won:
-            return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]))
+            return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]), lost=True)
         wips.append(wip)
     sync_dirs(durability, folder)
     return Claimed(tuple(wips))

@@ -85,6 +85,7 @@ class ReaderProcess:
                     all_done=markers.all_done,
                     markers_version=markers.version,
                     ready=view.index.ready(),
+                    set_aside=view.index.set_aside(),
                     next_due=view.deferred.next_due(),
                     deadline=deadline,
                     poll_interval=reader.poll_interval,
@@ -177,7 +178,8 @@ class ReaderProcess:
 
     def _claim_next(self, reader: FolderReader) -> list[str] | None:
         # A name another reader took meanwhile costs one failing rename: cheaper than
-        # listing the folder again (measured in benchmarks/folder_bench.py).
+        # listing the folder again (measured in benchmarks/folder_bench.py); and the
+        # index then jumps ahead of the winner, so the next claim rarely fails too.
         view = self.view
         while (names := view.index.pop_batch()) is not None:
             held = [view.hold_while_written(n) or view.hold_until_stable(n) for n in names]
@@ -197,6 +199,8 @@ class ReaderProcess:
                 return list(result.wips)
             for name in result.back:
                 view.index.add(name)
+            if result.lost:
+                view.index.lost_race()
             for name in result.busy:
                 view.deferred.defer(name, time.monotonic() + BUSY_RETRY_SECONDS)
         return None

@@ -96,6 +96,13 @@ class GroupIndex:
             del self._where[name]
         return names
 
+    def lost_race(self) -> None:
+        """Another reader claimed the group just popped: the next complete group is tried."""
+
+    def set_aside(self) -> bool:
+        """Never: groups are not set aside."""
+        return False
+
     def incomplete(self) -> list[Any]:
         """The keys of groups that lack items."""
         return [k for k in self._groups if not self._is_complete(k)]

@@ -1,10 +1,18 @@
-"""Which message names a reader claims, and in which order."""
+"""Which message names a reader claims, and in which order.
+
+A reader claims the names it knows in sort order. When the name it tried was just
+taken by another reader, that reader is most likely claiming the names right after
+it, so racing it for each next name would make every other claim fail; instead the
+loser jumps ahead (:meth:`OrderedIndex.lost_race`) and the readers leapfrog, each
+claiming a run of names in order while the others claim theirs.
+"""
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeAlias
 
 from persistq.folder.names import parse_queued
 
@@ -55,3 +63,136 @@ def claimable(name: str, extension: str) -> bool:
             extension,
         )
     return False
+
+
+SPREAD = 16
+"""How many names a reader that lost a race for a name sets aside, to claim further on."""
+
+SortKey: TypeAlias = Callable[[str], object]
+
+
+class CandidateIndex(Protocol):
+    """The names a reader may claim, handed out in batches (one name, or one group)."""
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, name: object) -> bool: ...
+
+    def add(self, name: str) -> bool:
+        """Add ``name``; True if it was new."""
+        ...
+
+    def discard(self, name: str) -> None:
+        """Forget ``name``."""
+        ...
+
+    def replace(self, names: Iterable[str]) -> list[str]:
+        """Hold exactly ``names``; return those that were new. Names set aside are
+        offered again."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether a batch can be popped."""
+        ...
+
+    def pop_batch(self) -> list[str] | None:
+        """Remove and return the next batch to claim (all or none), or None."""
+        ...
+
+    def lost_race(self) -> None:
+        """The batch just popped was claimed by another reader meanwhile."""
+        ...
+
+    def set_aside(self) -> bool:
+        """Whether names are set aside that only the next :meth:`replace` (a listing)
+        offers again: they may still be in the folder."""
+        ...
+
+
+class OrderedIndex:
+    """The message names a reader may claim, in sort order; O(log n) per add and pop.
+
+    Names are hints: the file may have been claimed by another reader by the time it is
+    popped, which the claim itself discovers. Then :meth:`lost_race` sets the next
+    names aside, so that this reader goes on further ahead; they are offered again by
+    the next listing, which every reader makes at the latest when it runs out of names
+    to claim (see :class:`~persistq.folder.schedule.WakeSchedule`). A reader alone
+    loses no race (only a file taken away by another process, a purge, makes it skip),
+    so it claims strictly in order.
+    """
+
+    def __init__(self, key: SortKey, spread: int = SPREAD) -> None:
+        self._key = key
+        self._spread = spread
+        self._heap: list[tuple[object, str]] = []
+        self._members: set[str] = set()
+        self._aside: dict[str, object] = {}
+        """Names set aside after a lost race (a subset of members), with their keys."""
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._members
+
+    def add(self, name: str) -> bool:
+        """Add ``name`` unless present; True if it was new."""
+        if name in self._members:
+            return False
+        self._members.add(name)
+        heapq.heappush(self._heap, (self._key(name), name))
+        return True
+
+    def ready(self) -> bool:
+        """Whether some name is indexed and not set aside."""
+        return len(self._members) > len(self._aside)
+
+    def _pop(self) -> tuple[object, str] | None:
+        while self._heap:
+            entry = heapq.heappop(self._heap)
+            if entry[1] in self._members and entry[1] not in self._aside:
+                return entry
+        return None
+
+    def pop_batch(self) -> list[str] | None:
+        """Remove and return ``[first name]`` not set aside, or None when there is none."""
+        entry = self._pop()
+        if entry is None:
+            return None
+        self._members.discard(entry[1])
+        return [entry[1]]
+
+    def lost_race(self) -> None:
+        """Set the next names aside: :data:`SPREAD` of them, at most half of those
+        left, so that the next claim lands beyond the run the winner is claiming."""
+        for _ in range(min(self._spread, (len(self._members) - len(self._aside)) // 2)):
+            entry = self._pop()
+            if entry is None:
+                break
+            self._aside[entry[1]] = entry[0]
+
+    def set_aside(self) -> bool:
+        """Whether names are set aside until the next :meth:`replace`."""
+        return bool(self._aside)
+
+    def discard(self, name: str) -> None:
+        """Forget ``name`` (its heap entry is dropped lazily)."""
+        self._members.discard(name)
+        self._aside.pop(name, None)
+
+    def replace(self, names: Iterable[str]) -> list[str]:
+        """Make the index hold exactly ``names`` and offer the names set aside again;
+        return those that were not in it."""
+        wanted = set(names)
+        added = [n for n in wanted if n not in self._members]
+        self._members &= wanted
+        aside, self._aside = self._aside, {}
+        self._heap.extend((key, n) for n, key in aside.items() if n in self._members)
+        if len(self._heap) > 2 * len(wanted) + 64:
+            self._heap = [entry for entry in self._heap if entry[1] in wanted]
+            heapq.heapify(self._heap)
+        elif aside:
+            heapq.heapify(self._heap)
+        for name in added:
+            self.add(name)
+        return added

@@ -25,10 +25,10 @@ from persistq.folder.finishing import fail, finish
 from persistq.folder.moves import finish_moves
 from persistq.folder.names import Kind, marker_kind
 from persistq.folder.options import ReaderOptions, check_options
-from persistq.folder.ordering import SortingFunction, sort_key
+from persistq.folder.ordering import CandidateIndex, OrderedIndex, SortingFunction, sort_key
 from persistq.folder.recovery import Abandoned, abandoned, lease_wait, stale_heartbeats
 from persistq.folder.view import FolderView
-from persistq.folder.waking import CandidateIndex, ObserverChoice, OrderedIndex
+from persistq.folder.waking import ObserverChoice
 from persistq.sentinels import Sentinel
 
 log = logging.getLogger(__name__)

@@ -70,6 +70,9 @@ class Facts:
     """The index holds a batch to claim."""
     next_due: float | None = None
     """When the earliest deferred name may be claimed; None if none is deferred."""
+    set_aside: bool = False
+    """The index set names aside after lost races: they may still be in the folder,
+    and only a listing offers them again."""
     deadline: float | None = None
     poll_interval: float | None = None
 
@@ -115,6 +118,8 @@ class WakeSchedule:
             return Step(Action.LIST)
         if facts.ready:
             return Step(Action.CLAIM)
+        if facts.set_aside:
+            return Step(Action.LIST)
         if facts.all_done and facts.next_due is None:
             if self.done_at_listing == facts.markers_version:
                 return Step(Action.FINISH)

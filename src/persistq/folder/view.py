@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 
 from persistq.folder.names import Kind, classify
+from persistq.folder.ordering import CandidateIndex
 from persistq.folder.producers import MarkerBook
 from persistq.folder.schedule import Deferrals, Stability
 from persistq.folder.schedule import count_missed as missed_among
-from persistq.folder.waking import CandidateIndex, Watcher
+from persistq.folder.waking import Watcher
 from persistq.folder.writers import RECHECK_SECONDS, leases_work, open_for_writing
 
 

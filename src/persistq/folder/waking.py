@@ -1,14 +1,13 @@
-"""How readers learn of new files: a watchdog observer whose events are hints, and the
-ordered index of claimable names that events and rescans keep up to date."""
+"""How readers learn of new files: inotify read in the reader's own thread (Linux,
+:mod:`persistq.folder.inotify`) or a watchdog observer elsewhere and for polling;
+events are hints (the index they keep up to date is :mod:`persistq.folder.ordering`'s)."""
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, TypeAlias
 
 from watchdog.events import (
     FileClosedEvent,
@@ -20,6 +19,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
+
+from persistq.folder import inotify
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class Watcher:
 
     Events are hints only: the caller's listing of the folder stays the truth. When the
     observer cannot start (no inotify watches left, an unsupported file system) or dies
-    later (a share disconnects), ``healthy`` turns False and a warning is logged once, so
-    the caller falls back to polling.
+    later (a share disconnects, the folder is removed), ``healthy`` turns False and a
+    warning is logged once, so the caller falls back to polling. ``native`` on Linux
+    reads inotify in the caller's thread (no observer thread).
     """
 
     def __init__(self, folder: str, choice: ObserverChoice, poll_interval: float) -> None:
@@ -83,7 +85,14 @@ class Watcher:
         self._collector = _Collector()
         self._observer: BaseObserver | None = None
         self._watch: ObservedWatch | None = None
+        self._inotify: inotify.Inotify | None = None
         self._warned = False
+        if choice == "native" and inotify.AVAILABLE:
+            try:
+                self._inotify = inotify.Inotify(folder)
+            except OSError as exc:
+                self._cannot_watch(exc)
+            return
         try:  # Observer() may already open the inotify instance (none left: EMFILE)
             observer: BaseObserver = (
                 PollingObserver(timeout=poll_interval) if choice == "polling" else Observer()
@@ -112,17 +121,27 @@ class Watcher:
     @property
     def paused(self) -> bool:
         """Whether events are switched off by :meth:`pause` (not by a failure)."""
+        if self._inotify is not None:
+            return not self._inotify.watching
         return self._observer is not None and self._watch is None
 
     def pause(self) -> None:
         """Stop receiving events (a reader with a backlog does not need them)."""
-        if self._observer is not None and self._watch is not None:
+        if self._inotify is not None:
+            self._inotify.unwatch()
+        elif self._observer is not None and self._watch is not None:
             self._observer.unschedule(self._watch)
             self._watch = None
 
     def resume(self) -> None:
         """Receive events again; events between pause and resume are lost (rescan after)."""
-        if self._observer is not None and self._watch is None:
+        if self._inotify is not None:
+            try:
+                self._inotify.watch()
+            except OSError as exc:
+                self._cannot_watch(exc)
+                self.stop()
+        elif self._observer is not None and self._watch is None:
             try:
                 self._watch = self._schedule(self._observer)
             except (OSError, RuntimeError) as exc:
@@ -131,10 +150,14 @@ class Watcher:
 
     @property
     def healthy(self) -> bool:
-        """Whether events still arrive: the observer and its emitters are alive."""
+        """Whether events still arrive: the folder is watched, or the observer and its
+        emitters are alive."""
         obs = self._observer
-        ok = obs is not None and obs.is_alive() and all(e.is_alive() for e in obs.emitters)
-        ok = ok and (self._watch is None or bool(obs and obs.emitters))
+        if self._inotify is not None:
+            ok = not self._inotify.gone
+        else:
+            ok = obs is not None and obs.is_alive() and all(e.is_alive() for e in obs.emitters)
+            ok = ok and (self._watch is None or bool(obs and obs.emitters))
         if not ok and not self._warned:
             self._warned = True
             log.warning("file-system observer of %s stopped; polling instead", self.folder)
@@ -143,6 +166,8 @@ class Watcher:
     def take(self) -> list[tuple[str, bool]]:
         """``(name, appeared)`` per name that events mentioned since the last call, in order:
         ``appeared`` is False for the source of a rename (the name went away)."""
+        if self._inotify is not None:
+            return self._inotify.read()
         c = self._collector
         with c.lock:
             c.wake.clear()
@@ -151,99 +176,17 @@ class Watcher:
 
     def wait(self, timeout: float) -> bool:
         """Block until an event arrives or ``timeout`` seconds pass; True on an event."""
+        if self._inotify is not None:
+            return self._inotify.wait(timeout)
         return self._collector.wake.wait(max(timeout, 0.0))
 
     def stop(self) -> None:
-        """Stop the observer thread (idempotent)."""
+        """Stop the observer thread or close inotify (idempotent)."""
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
         obs, self._observer, self._watch = self._observer, None, None
         if obs is not None:
             obs.stop()
             if obs.is_alive() and obs is not threading.current_thread():
                 obs.join(timeout=5)
-
-
-SortKey: TypeAlias = Callable[[str], object]
-
-
-class CandidateIndex(Protocol):
-    """The names a reader may claim, handed out in batches (one name, or one group)."""
-
-    def __len__(self) -> int: ...
-
-    def __contains__(self, name: object) -> bool: ...
-
-    def add(self, name: str) -> bool:
-        """Add ``name``; True if it was new."""
-        ...
-
-    def discard(self, name: str) -> None:
-        """Forget ``name``."""
-        ...
-
-    def replace(self, names: Iterable[str]) -> list[str]:
-        """Hold exactly ``names``; return those that were new."""
-        ...
-
-    def ready(self) -> bool:
-        """Whether a batch can be popped."""
-        ...
-
-    def pop_batch(self) -> list[str] | None:
-        """Remove and return the next batch to claim (all or none), or None."""
-        ...
-
-
-class OrderedIndex:
-    """The message names a reader may claim, in sort order; O(log n) per add and pop.
-
-    Names are hints: the file may have been claimed by another reader by the time it is
-    popped, which the claim itself discovers.
-    """
-
-    def __init__(self, key: SortKey) -> None:
-        self._key = key
-        self._heap: list[tuple[object, str]] = []
-        self._members: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._members
-
-    def add(self, name: str) -> bool:
-        """Add ``name`` unless present; True if it was new."""
-        if name in self._members:
-            return False
-        self._members.add(name)
-        heapq.heappush(self._heap, (self._key(name), name))
-        return True
-
-    def ready(self) -> bool:
-        """Whether some name is indexed."""
-        return bool(self._members)
-
-    def pop_batch(self) -> list[str] | None:
-        """Remove and return ``[first name]``, or None when empty."""
-        while self._heap:
-            _, name = heapq.heappop(self._heap)
-            if name in self._members:
-                self._members.discard(name)
-                return [name]
-        return None
-
-    def discard(self, name: str) -> None:
-        """Forget ``name`` (its heap entry is dropped lazily)."""
-        self._members.discard(name)
-
-    def replace(self, names: Iterable[str]) -> list[str]:
-        """Make the index hold exactly ``names``; return those that were not in it."""
-        wanted = set(names)
-        added = [n for n in wanted if n not in self._members]
-        if len(self._heap) > 2 * len(wanted) + 64:
-            self._heap = [entry for entry in self._heap if entry[1] in wanted]
-            heapq.heapify(self._heap)
-        self._members &= wanted
-        for name in added:
-            self.add(name)
-        return added
