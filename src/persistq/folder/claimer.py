@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 
 import attrs
 
@@ -45,14 +45,16 @@ def claim_batch(
     wip_of: Callable[[str], str],
     restore: Callable[[str], str | None],
     durability: Durability,
+    proven: Container[str] = (),
 ) -> Claimed | Missed:
     """Claim ``names`` in this order, all or none: a partial claim is rolled back with
-    ``restore`` (a wip base name to its queued path, or None)."""
+    ``restore`` (a wip base name to its queued path, or None). ``proven``: names just
+    proven regular files (see :func:`persistq.folder.files.claim`)."""
     wips: list[str] = []
     for i, name in enumerate(names):
         wip = wip_of(name)
         try:
-            won = claim(os.path.join(folder, name), wip)
+            won = claim(os.path.join(folder, name), wip, regular=name in proven)
         except FileExistsError:
             log.debug("not claiming %s yet: this process still holds %s", name, wip)
             return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]), (name,))

@@ -125,7 +125,7 @@ class FolderReader(FolderQueueBase):
 
     def _here(self) -> ReaderProcess:
         process = self._process
-        if process is None or process.pid != os.getpid():
+        if process is None or not process.here:
             process = self._process = ReaderProcess(self)
             weakref.finalize(self, process.close)  # a reader never disposed frees its watch
         return process
@@ -138,7 +138,7 @@ class FolderReader(FolderQueueBase):
         for now: a retry not due yet, a file still written or not yet stable (0 before
         its first ``get``). A reader with none held back and nothing to hand out is idle."""
         process = self._process
-        if process is None or process.pid != os.getpid():
+        if process is None or not process.here:
             return 0
         return len(process.view.deferred)
 
@@ -199,7 +199,7 @@ class FolderReader(FolderQueueBase):
                 log.info("took back %s as %s: %s", claim.wip, os.path.basename(path), claim.why)
                 restored.append(path)
         process = self._process
-        if process is not None and process.pid == os.getpid():
+        if process is not None and process.here:
             for path in restored:
                 process.view.offer(os.path.basename(path))
         return restored
@@ -218,7 +218,7 @@ class FolderReader(FolderQueueBase):
     def dispose(self) -> None:
         """Stop using the queue: stop the observer and heartbeat (claims stay as they are)."""
         process, self._process = self._process, None
-        if process is not None and process.pid == os.getpid():
+        if process is not None and process.here:
             process.close()
 
     def _failure(self) -> UpstreamFailureError:
