@@ -12,7 +12,6 @@ from persistq.folder.names import (
     Kind,
     Owner,
     Wip,
-    check_base_name,
     classify,
     normalize_extension,
     parse_queued,
@@ -53,8 +52,7 @@ class FolderQueueBase:
 
     def wip_filename(self, msg: str | os.PathLike[str]) -> str:
         """The path of the work-in-progress file this process claims message ``msg`` as."""
-        name = check_base_name(os.path.basename(os.fspath(msg)))
-        original, attempt = parse_queued(name, self.message_extension)
+        original, attempt = parse_queued(os.path.basename(msg), self.message_extension)
         return os.path.join(self.path, wip_name(original, self.owner, attempt))
 
     def original_filename_from_wip(self, msg: str | os.PathLike[str]) -> str:

@@ -64,6 +64,8 @@ class ReaderProcess:
         self.recovered = False
         self.waiting_since: float | None = None
         """When this process began waiting before DONE for claims held elsewhere."""
+        self.claiming_until: float | None = None
+        """Until when the schedule's last CLAIM holds while nothing else changes."""
 
     @property
     def here(self) -> bool:
@@ -78,6 +80,12 @@ class ReaderProcess:
             self.recovered = True
             reader.recover_abandoned()
         view = self.view
+        if self.claiming_until is not None:  # the schedule's last CLAIM may still hold
+            if time.monotonic() < self.claiming_until and view.settled(time.monotonic()):
+                wips = self._claim_next(reader)
+                if wips is not None:
+                    return wips
+            self.claiming_until = None
         while True:
             now = time.monotonic()
             view.take_events(now)
@@ -100,6 +108,8 @@ class ReaderProcess:
                 raise Empty(f"no message in {reader.path!r} within {timeout} ms")
             result = self._act(reader, step, deadline)
             if result is not None:
+                if step.action is Action.CLAIM:
+                    self.claiming_until = now + step.holds_for
                 return result
 
     def _act(

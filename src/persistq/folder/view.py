@@ -93,6 +93,14 @@ class FolderView:
         elif kind is Kind.MARKER and appeared:
             self.markers.note(name)
 
+    def settled(self, now: float) -> bool:
+        """Whether nothing changed what the reader knows: no event waits to be taken
+        and no held-back name has come due."""
+        if self.watcher is not None and self.watcher.pending:
+            return False
+        due = self.deferred.next_due()
+        return due is None or due > now
+
     def take_events(self, now: float) -> None:
         """Apply the events that arrived, and index the held-back names now due."""
         if self.watcher is not None:

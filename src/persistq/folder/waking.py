@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from watchdog.events import (
     FileClosedEvent,
@@ -149,6 +149,11 @@ class Watcher:
             names, c.names = c.names, []
         return names
 
+    @property
+    def pending(self) -> bool:
+        """Whether events arrived that :meth:`take` has not returned yet."""
+        return bool(self._collector.names)
+
     def wait(self, timeout: float) -> bool:
         """Block until an event arrives or ``timeout`` seconds pass; True on an event."""
         return self._collector.wake.wait(max(timeout, 0.0))
@@ -162,7 +167,9 @@ class Watcher:
                 obs.join(timeout=5)
 
 
-SortKey: TypeAlias = Callable[[str], object]
+SortKey: TypeAlias = Callable[[str], Any]
+BULK_ADD = 64
+"""A listing that adds more names than this sorts them all at once."""
 
 
 class CandidateIndex(Protocol):
@@ -194,15 +201,20 @@ class CandidateIndex(Protocol):
 
 
 class OrderedIndex:
-    """The message names a reader may claim, in sort order; O(log n) per add and pop.
+    """The message names a reader may claim, in sort order.
 
-    Names are hints: the file may have been claimed by another reader by the time it is
-    popped, which the claim itself discovers.
+    A listing's many new names are sorted at once into a run popped from the front in
+    O(1); the few names events add go on a heap (O(log n) each); a pop takes the lesser
+    head of the two. Names are hints: the file may have been claimed by another reader
+    by the time it is popped, which the claim itself discovers.
     """
 
     def __init__(self, key: SortKey) -> None:
         self._key = key
-        self._heap: list[tuple[object, str]] = []
+        self._run: list[tuple[Any, str]] = []
+        self._next = 0
+        """Where the unpopped part of ``_run`` begins."""
+        self._heap: list[tuple[Any, str]] = []
         self._members: set[str] = set()
 
     def __len__(self) -> int:
@@ -225,25 +237,43 @@ class OrderedIndex:
 
     def pop_batch(self) -> list[str] | None:
         """Remove and return ``[first name]``, or None when empty."""
-        while self._heap:
-            _, name = heapq.heappop(self._heap)
-            if name in self._members:
-                self._members.discard(name)
+        run, heap, members = self._run, self._heap, self._members
+        while True:
+            if self._next < len(run) and (not heap or run[self._next] <= heap[0]):
+                name = run[self._next][1]
+                self._next += 1
+            elif heap:
+                name = heapq.heappop(heap)[1]
+            else:
+                self._run, self._next = [], 0  # all popped: free the run
+                return None
+            if name in members:
+                members.discard(name)
                 return [name]
-        return None
 
     def discard(self, name: str) -> None:
-        """Forget ``name`` (its heap entry is dropped lazily)."""
+        """Forget ``name`` (its entry is dropped lazily)."""
         self._members.discard(name)
 
     def replace(self, names: Iterable[str]) -> list[str]:
         """Make the index hold exactly ``names``; return those that were not in it."""
         wanted = set(names)
         added = [n for n in wanted if n not in self._members]
-        if len(self._heap) > 2 * len(wanted) + 64:
-            self._heap = [entry for entry in self._heap if entry[1] in wanted]
-            heapq.heapify(self._heap)
         self._members &= wanted
-        for name in added:
-            self.add(name)
+        if len(added) <= BULK_ADD:
+            for name in added:
+                self.add(name)
+            if len(self._heap) + len(self._run) - self._next > 2 * len(wanted) + 64:
+                self._rebuild([])
+            return added
+        self._members.update(added)
+        self._rebuild([(self._key(name), name) for name in added])
         return added
+
+    def _rebuild(self, entries: list[tuple[Any, str]]) -> None:
+        """One sorted run of the live entries and ``entries`` (a heap of none)."""
+        members = self._members
+        entries += (e for e in self._run[self._next :] if e[1] in members)
+        entries += (e for e in self._heap if e[1] in members)
+        entries.sort()
+        self._run, self._next, self._heap = entries, 0, []
