@@ -9,6 +9,7 @@ from persistq.durability import Durability, check_durability
 from persistq.folder.finishing import give_back, parse_claim
 from persistq.folder.moves import finish_moves
 from persistq.folder.names import (
+    WIP_SUFFIX,
     Kind,
     Owner,
     Wip,
@@ -66,8 +67,10 @@ class FolderQueueBase:
         return parse_claim(msg, self.message_extension)
 
     def _names(self, kind: Kind) -> list[str]:
-        ext = self.message_extension
-        return [n for n in os.listdir(self.path) if classify(n, ext) is kind]
+        ext, names = self.message_extension, os.listdir(self.path)
+        if kind is Kind.WIP:  # of a backlog of messages, classify only the few claims
+            names = [n for n in names if n.endswith(WIP_SUFFIX)]
+        return [n for n in names if classify(n, ext) is kind]
 
     def give_back(self, wip_path: str | os.PathLike[str]) -> str | None:
         """Give a claimed file back to the queue, unfinished, as the same attempt.
