@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from folder_bench import write_message
+from folder_trials import write_message
 from harness import markdown_table
 
 from persistq import WritableFolderQueue

@@ -68,9 +68,17 @@ def test_goal_cells_say_pass_or_miss_with_the_exact_ratio() -> None:
 @pytest.mark.parametrize("layout", range(3))
 def test_both_queues_consume_every_message_of_each_layout(tmp_path: Path, layout: int) -> None:
     pytest.importorskip("dirq")
-    from folder_bench import LAYOUTS, dirq_trial, folder_trial  # noqa: PLC0415 (bench extra)
+    from folder_trials import (  # noqa: PLC0415 (bench extra)
+        LAYOUTS,
+        dirq_trial,
+        floor_trial,
+        folder_trial,
+    )
 
-    for name, trial in (("folder", folder_trial), ("dirq", dirq_trial)):
+    trials = {"folder": folder_trial, "dirq": dirq_trial}
+    if not LAYOUTS[layout].producer:
+        trials["floor"] = floor_trial
+    for name, trial in trials.items():
         directory = tmp_path / name
         directory.mkdir()
         assert trial(LAYOUTS[layout])(str(directory), 60) > 0  # raises unless 60 consumed

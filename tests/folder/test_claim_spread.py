@@ -33,8 +33,8 @@ def count_lost_claims(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     lost: list[str] = []
     claim = files.claim
 
-    def counting(src: str, wip: str) -> bool:
-        won = claim(src, wip)
+    def counting(src: str, wip: str, *, regular: bool = False) -> bool:
+        won = claim(src, wip, regular=regular)
         if not won:
             lost.append(os.path.basename(src))
         return won

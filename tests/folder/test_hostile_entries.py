@@ -145,3 +145,31 @@ def test_a_sorting_function_failing_on_one_file_sorts_it_last(
             r.task_done(wip)
     assert order == ["1.tsv", "2.tsv", "3.tsv", "bad.tsv"]
     assert caplog.text.count("sorting_function failed") == 1
+
+
+@pytest.mark.parametrize("when", ["listed", "announced"])
+def test_only_regular_files_named_like_messages_are_claimed(tmp_path: Path, when: str) -> None:
+    # A symlink (to a file outside), a directory and a FIFO named like messages are
+    # never handed out, whether a listing finds them or an event announces them (no
+    # listing then filters them: the claim itself must refuse them).
+    qdir, outside = tmp_path / "q", make(tmp_path / "elsewhere", "secret.tsv", "secret")
+    w = WritableFolderQueue(qdir)
+    r = ReadableFolderQueue(qdir)
+    if when == "announced":
+        with pytest.raises(Empty):
+            r.get(timeout=50)  # listed the empty folder; now waits on events
+    os.symlink(outside, qdir / "link.tsv")
+    os.mkdir(qdir / "dir.tsv")
+    os.mkfifo(qdir / "fifo.tsv")
+    make(qdir, "real.tsv", "real")
+    w.close()
+    got = r.get(timeout=5000)
+    assert isinstance(got, str) and Path(got).read_text() == "real"
+    r.task_done(got)
+    assert r.get(timeout=5000) is DONE
+    assert sorted(n for n in os.listdir(qdir) if n.endswith(".tsv")) == [
+        "dir.tsv",
+        "fifo.tsv",
+        "link.tsv",
+    ]
+    assert os.path.islink(qdir / "link.tsv") and outside.read_text() == "secret"

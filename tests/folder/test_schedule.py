@@ -57,6 +57,18 @@ def test_a_busy_reader_claims_and_still_lists_every_full_rescan() -> None:
     assert s.next_step(late).action is Action.LIST
 
 
+def test_a_claim_holds_until_the_full_rescan_is_due() -> None:
+    # The reader claims again without asking for as long as CLAIM holds; by then the
+    # schedule answers LIST, so the fast path never skips a due listing.
+    s = WakeSchedule()
+    listed(s, IDLE)
+    step = s.next_step(attrs.evolve(IDLE, ready=True, now=101.0))
+    assert step.action is Action.CLAIM
+    assert step.holds_for == pytest.approx(schedule.FULL_RESCAN_SECONDS - 1.0)
+    due = attrs.evolve(IDLE, ready=True, now=101.0 + step.holds_for)
+    assert s.next_step(due).action is Action.LIST
+
+
 def test_done_needs_a_listing_that_began_after_every_producer_was_known_closed() -> None:
     s = WakeSchedule()
     listed(s, IDLE)  # began before the done marker was seen

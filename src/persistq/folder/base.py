@@ -9,10 +9,10 @@ from persistq.durability import Durability, check_durability
 from persistq.folder.finishing import give_back, parse_claim
 from persistq.folder.moves import finish_moves
 from persistq.folder.names import (
+    RESERVED_SUFFIXES,
     Kind,
     Owner,
     Wip,
-    check_base_name,
     classify,
     normalize_extension,
     parse_queued,
@@ -53,8 +53,7 @@ class FolderQueueBase:
 
     def wip_filename(self, msg: str | os.PathLike[str]) -> str:
         """The path of the work-in-progress file this process claims message ``msg`` as."""
-        name = check_base_name(os.path.basename(os.fspath(msg)))
-        original, attempt = parse_queued(name, self.message_extension)
+        original, attempt = parse_queued(os.path.basename(msg), self.message_extension)
         return os.path.join(self.path, wip_name(original, self.owner, attempt))
 
     def original_filename_from_wip(self, msg: str | os.PathLike[str]) -> str:
@@ -72,12 +71,15 @@ class FolderQueueBase:
 
     def _names_of(self, *kinds: Kind) -> dict[Kind, list[str]]:
         """The names of each of ``kinds`` in the queue folder, from one listing."""
-        ext = self.message_extension
+        ext, names = self.message_extension, os.listdir(self.path)
         found: dict[Kind, list[str]] = {kind: [] for kind in kinds}
-        for name in os.listdir(self.path):
-            names = found.get(classify(name, ext))
-            if names is not None:
-                names.append(name)
+        if Kind.MESSAGE not in kinds and Kind.FOREIGN not in kinds:
+            # Of a backlog of messages, classify only the few names of the queue's own.
+            names = [n for n in names if n.endswith(RESERVED_SUFFIXES) or n.startswith(".")]
+        for name in names:
+            listed = found.get(classify(name, ext))
+            if listed is not None:
+                listed.append(name)
         return found
 
     def give_back(self, wip_path: str | os.PathLike[str]) -> str | None:

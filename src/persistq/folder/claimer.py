@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 
 import attrs
 
@@ -32,12 +32,14 @@ class Missed:
 
     ``back``: names still (or again) in the folder, to index again; ``busy``: names
     whose wip name this process still holds (claimed twice before ``task_done``), to
-    try again later; ``lost``: another process claimed a name of it first.
+    try again later; ``lost``: another process claimed a name of it first; ``refused``:
+    names that are no regular file (a symlink, directory or FIFO), put back as they were.
     """
 
     back: tuple[str, ...] = ()
     busy: tuple[str, ...] = ()
     lost: bool = False
+    refused: tuple[str, ...] = ()
 
 
 def claim_batch(
@@ -46,19 +48,24 @@ def claim_batch(
     wip_of: Callable[[str], str],
     restore: Callable[[str], str | None],
     durability: Durability,
+    proven: Container[str] = (),
 ) -> Claimed | Missed:
     """Claim ``names`` in this order, all or none: a partial claim is rolled back with
-    ``restore`` (a wip base name to its queued path, or None)."""
+    ``restore`` (a wip base name to its queued path, or None). ``proven``: names just
+    proven regular files (see :func:`persistq.folder.files.claim`)."""
     wips: list[str] = []
     for i, name in enumerate(names):
         wip = wip_of(name)
         try:
-            won = claim(os.path.join(folder, name), wip)
+            won = claim(os.path.join(folder, name), wip, regular=name in proven)
         except FileExistsError:
             log.debug("not claiming %s yet: this process still holds %s", name, wip)
             return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]), (name,))
         if not won:
-            return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]), lost=True)
+            back = _roll_back(wips, restore) + tuple(names[i + 1 :])
+            if name not in proven and os.path.lexists(os.path.join(folder, name)):
+                return Missed(back, refused=(name,))  # given back: not a regular file
+            return Missed(back, lost=True)
         wips.append(wip)
     sync_dirs(durability, folder)
     return Claimed(tuple(wips))

@@ -10,6 +10,7 @@ import time
 from queue import Empty
 from typing import TYPE_CHECKING
 
+from persistq import processes
 from persistq.folder import lease
 from persistq.folder.claimer import Claimed, claim_batch
 from persistq.folder.names import parse_queued
@@ -23,7 +24,7 @@ from persistq.folder.schedule import (
     WakeSchedule,
     retry_wait,
 )
-from persistq.folder.view import FolderView
+from persistq.folder.view import FolderView, Vetting
 from persistq.folder.waking import Watcher
 from persistq.sentinels import DONE, FAILED, Sentinel
 
@@ -42,7 +43,7 @@ class ReaderProcess:
     """What a reader holds in one process: its view, schedule and heartbeat."""
 
     def __init__(self, reader: FolderReader) -> None:
-        self.pid = os.getpid()
+        self.forks = processes.forks
         watcher = None
         if reader.poll_interval is None:
             watcher = Watcher(reader.path, reader.observer, POLLING_OBSERVER_SECONDS)
@@ -63,6 +64,13 @@ class ReaderProcess:
         self.recovered = False
         self.waiting_since: float | None = None
         """When this process began waiting before DONE for claims held elsewhere."""
+        self.claiming_until: float | None = None
+        """Until when the schedule's last CLAIM holds while nothing else changes."""
+
+    @property
+    def here(self) -> bool:
+        """Whether this is the process that made it (not a forked child: no getpid)."""
+        return self.forks == processes.forks
 
     def get(self, reader: FolderReader, timeout: float | None) -> list[str] | Sentinel:
         """The wip paths of the next batch ``reader`` claims, DONE or FAILED; Empty after
@@ -72,6 +80,12 @@ class ReaderProcess:
             self.recovered = True
             reader.recover_abandoned()
         view = self.view
+        if self.claiming_until is not None:  # the schedule's last CLAIM may still hold
+            if time.monotonic() < self.claiming_until and view.settled(time.monotonic()):
+                wips = self._claim_next(reader)
+                if wips is not None:
+                    return wips
+            self.claiming_until = None
         while True:
             now = time.monotonic()
             view.take_events(now)
@@ -95,6 +109,8 @@ class ReaderProcess:
                 raise Empty(f"no message in {reader.path!r} within {timeout} ms")
             result = self._act(reader, step, deadline)
             if result is not None:
+                if step.action is Action.CLAIM:
+                    self.claiming_until = now + step.holds_for
                 return result
 
     def _act(
@@ -182,14 +198,20 @@ class ReaderProcess:
         # index then jumps ahead of the winner, so the next claim rarely fails too.
         view = self.view
         while (names := view.index.pop_batch()) is not None:
-            held = [view.hold_while_written(n) or view.hold_until_stable(n) for n in names]
-            if any(held):
-                for name, waits in zip(names, held, strict=True):
-                    if not waits:
+            vetted = [view.vet(n) for n in names]
+            if Vetting.HELD in vetted:
+                for name, vetting in zip(names, vetted, strict=True):
+                    if vetting is not Vetting.HELD:
                         view.index.add(name)
                 continue
+            proven = [n for n, v in zip(names, vetted, strict=True) if v is Vetting.REGULAR]
             result = claim_batch(
-                reader.path, names, reader.wip_filename, reader._restore, reader.durability
+                reader.path,
+                names,
+                reader.wip_filename,
+                reader._restore,
+                reader.durability,
+                proven,
             )
             if isinstance(result, Claimed):
                 self._holding(reader)
@@ -201,6 +223,8 @@ class ReaderProcess:
                 view.index.add(name)
             if result.lost:
                 view.index.lost_race()
+            for name in result.refused:
+                view.refuse(name)
             for name in result.busy:
                 view.deferred.defer(name, time.monotonic() + BUSY_RETRY_SECONDS)
         return None

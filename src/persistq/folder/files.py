@@ -136,14 +136,17 @@ def sync_dirs(durability: Durability, *paths: str) -> None:
             fsync_directory(path)
 
 
-def claim(src: str, wip: str) -> bool:
+def claim(src: str, wip: str, *, regular: bool = False) -> bool:
     """Rename message ``src`` to this process's ``wip`` name; False if another process won.
 
     One rename per claim; only a regular file is claimed (a symlink or directory named
-    like a message is put back and left alone). ``wip`` names belong to this process,
-    so only a name this process still holds (the same message name claimed twice
-    before ``task_done``) can be taken: that rare case is checked under a process-wide
-    lock and raises FileExistsError naming ``wip``, leaving the message where it is.
+    like a message is put back and left alone): an lstat after the rename checks,
+    unless the caller has just proven ``src`` a regular file (``regular``: a lease
+    taken on it, see :func:`persistq.folder.writers.check_writing`). ``wip`` names
+    belong to this process, so only a name this process still holds (the same message
+    name claimed twice before ``task_done``) can be taken: that rare case is checked
+    under a process-wide lock and raises FileExistsError naming ``wip``, leaving the
+    message where it is.
     """
     with _claim_lock:
         if wip in _held and os.path.lexists(wip):
@@ -152,8 +155,11 @@ def claim(src: str, wip: str) -> bool:
             os.rename(src, wip)
         except FileNotFoundError:
             return False
-        if not is_regular_file(wip):
-            _give_back(wip, src)
+        if not regular and not is_regular_file(wip):
+            if os.path.lexists(wip):
+                _give_back(wip, src)
+            else:  # a reset or a reader judging this process dead took it back
+                log.info("%s was taken back before its claim as %s finished", src, wip)
             return False
         _held.add(wip)
     return True

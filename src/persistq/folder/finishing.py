@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 def parse_claim(wip_path: str | os.PathLike[str], extension: str) -> Wip:
     """The parsed wip name of ``wip_path``; ValueError naming it if it is no claim of a
     queue whose messages end with ``extension``."""
-    wip = parse_wip(os.path.basename(os.fspath(wip_path)))
+    return _parse_claim(os.path.basename(wip_path), extension, wip_path)
+
+
+def _parse_claim(name: str, extension: str, wip_path: str | os.PathLike[str]) -> Wip:
+    wip = parse_wip(name)
     if wip is None or not wip.original.endswith(extension):
         raise ValueError(f"not a work-in-progress file of this queue: {os.fspath(wip_path)!r}")
     return wip
@@ -37,8 +41,9 @@ def finish(
     """Finish claim ``wip_path`` of queue folder ``queue``: move it into
     ``done_directory`` under its original name (see :func:`placement.archive` for a
     name already there) and return that path, or delete it when there is none."""
-    wip = parse_claim(wip_path, extension)
-    src = os.path.join(queue, os.path.basename(os.fspath(wip_path)))
+    name = os.path.basename(wip_path)
+    wip = _parse_claim(name, extension, wip_path)
+    src = os.path.join(queue, name)
     release(src)
     if done_directory is None:
         os.unlink(src)

@@ -98,6 +98,12 @@ class Inotify:
         if wd is not None and self._fd is not None:
             self._remove(self._fd, wd)  # fails only if the watch is gone already
 
+    @property
+    def pending(self) -> bool:
+        """Whether events arrived that :meth:`read` has not returned yet (while
+        unwatched, no system call)."""
+        return bool(self._pending) or (self.watching and self.wait(0))
+
     def wait(self, timeout: float) -> bool:
         """Block until an event can be read or ``timeout`` seconds pass; True if one can."""
         if self._fd is None:

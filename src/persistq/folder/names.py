@@ -23,6 +23,7 @@ Anything else is a foreign file: ignored and left untouched.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import string
 
@@ -78,11 +79,12 @@ class Owner:
     start: int
     realm: str = ""
 
-    @property
+    @functools.cached_property
     def token(self) -> str:
         """The owner as it appears in file names: ``host[~realm]@pid@start``, host escaped.
 
-        The realm follows a ``~``, which an escaped host never holds."""
+        The realm follows a ``~``, which an escaped host never holds (computed once: it
+        is in every wip name of its owner)."""
         host = escape_host(self.host) + (_REALM_SEP + self.realm if self.realm else "")
         return SEP.join((host, str(self.pid), str(self.start)))
 
@@ -245,7 +247,7 @@ def parse_archived(name: str) -> tuple[str, int]:
 def parse_queued(name: str, extension: str) -> tuple[str, int]:
     """``(original, attempt)`` for a message name: inverts :func:`queued_name`."""
     stem = name[: -len(extension)]
-    match = _RETRY.search(stem)
+    match = _RETRY.search(stem) if ".retry" in stem else None
     if match is None:
         return name, 1
     return stem[: match.start()] + extension, int(match.group(1))
@@ -265,10 +267,16 @@ def parse_wip(name: str) -> Wip | None:
     if len(parts) != 5:
         return None
     original, host, pid, start, attempt = parts
-    owner = Owner.from_token(SEP.join((host, pid, start))) if host else None
+    owner = _owner_of(SEP.join((host, pid, start))) if host else None
     if not (original and owner and attempt.isascii() and attempt.isdigit()) or int(attempt) < 1:
         return None
     return Wip(original, owner, int(attempt))
+
+
+@functools.lru_cache(maxsize=256)
+def _owner_of(token: str) -> Owner | None:
+    # A process parses its own token in every task_done: parse each one once.
+    return Owner.from_token(token)
 
 
 def heartbeat_name(owner: Owner) -> str:

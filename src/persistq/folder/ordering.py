@@ -68,7 +68,7 @@ def claimable(name: str, extension: str) -> bool:
 SPREAD = 16
 """How many names a reader that lost a race for a name sets aside, to claim further on."""
 
-SortKey: TypeAlias = Callable[[str], object]
+SortKey: TypeAlias = Callable[[str], Any]
 
 
 class CandidateIndex(Protocol):
@@ -109,24 +109,33 @@ class CandidateIndex(Protocol):
         ...
 
 
-class OrderedIndex:
-    """The message names a reader may claim, in sort order; O(log n) per add and pop.
+BULK_ADD = 64
+"""A listing that adds more names than this sorts them all at once."""
 
-    Names are hints: the file may have been claimed by another reader by the time it is
-    popped, which the claim itself discovers. Then :meth:`lost_race` sets the next
-    names aside, so that this reader goes on further ahead; they are offered again by
-    the next listing, which every reader makes at the latest when it runs out of names
-    to claim (see :class:`~persistq.folder.schedule.WakeSchedule`). A reader alone
-    loses no race (only a file taken away by another process, a purge, makes it skip),
-    so it claims strictly in order.
+
+class OrderedIndex:
+    """The message names a reader may claim, in sort order.
+
+    A listing's many new names are sorted at once into a run popped from the front in
+    O(1); the few names events add go on a heap (O(log n) each); a pop takes the lesser
+    head of the two. Names are hints: the file may have been claimed by another reader
+    by the time it is popped, which the claim itself discovers. Then :meth:`lost_race`
+    sets the next names aside, so that this reader goes on further ahead; they are
+    offered again by the next listing, which every reader makes at the latest when it
+    runs out of names to claim (see :class:`~persistq.folder.schedule.WakeSchedule`).
+    A reader alone loses no race (only a file taken away by another process, a purge,
+    makes it skip), so it claims strictly in order.
     """
 
     def __init__(self, key: SortKey, spread: int = SPREAD) -> None:
         self._key = key
         self._spread = spread
-        self._heap: list[tuple[object, str]] = []
+        self._run: list[tuple[Any, str]] = []
+        self._next = 0
+        """Where the unpopped part of ``_run`` begins."""
+        self._heap: list[tuple[Any, str]] = []
         self._members: set[str] = set()
-        self._aside: dict[str, object] = {}
+        self._aside: dict[str, Any] = {}
         """Names set aside after a lost race (a subset of members), with their keys."""
 
     def __len__(self) -> int:
@@ -147,12 +156,20 @@ class OrderedIndex:
         """Whether some name is indexed and not set aside."""
         return len(self._members) > len(self._aside)
 
-    def _pop(self) -> tuple[object, str] | None:
-        while self._heap:
-            entry = heapq.heappop(self._heap)
-            if entry[1] in self._members and entry[1] not in self._aside:
+    def _pop(self) -> tuple[Any, str] | None:
+        """The first live entry not set aside, taken off the run or the heap."""
+        run, heap, members, aside = self._run, self._heap, self._members, self._aside
+        while True:
+            if self._next < len(run) and (not heap or run[self._next] <= heap[0]):
+                entry = run[self._next]
+                self._next += 1
+            elif heap:
+                entry = heapq.heappop(heap)
+            else:
+                self._run, self._next = [], 0  # all popped: free the run
+                return None
+            if entry[1] in members and entry[1] not in aside:
                 return entry
-        return None
 
     def pop_batch(self) -> list[str] | None:
         """Remove and return ``[first name]`` not set aside, or None when there is none."""
@@ -176,7 +193,7 @@ class OrderedIndex:
         return bool(self._aside)
 
     def discard(self, name: str) -> None:
-        """Forget ``name`` (its heap entry is dropped lazily)."""
+        """Forget ``name`` (its entry is dropped lazily)."""
         self._members.discard(name)
         self._aside.pop(name, None)
 
@@ -187,12 +204,23 @@ class OrderedIndex:
         added = [n for n in wanted if n not in self._members]
         self._members &= wanted
         aside, self._aside = self._aside, {}
-        self._heap.extend((key, n) for n, key in aside.items() if n in self._members)
-        if len(self._heap) > 2 * len(wanted) + 64:
-            self._heap = [entry for entry in self._heap if entry[1] in wanted]
-            heapq.heapify(self._heap)
-        elif aside:
-            heapq.heapify(self._heap)
-        for name in added:
-            self.add(name)
+        for name, key in aside.items():
+            if name in self._members:
+                heapq.heappush(self._heap, (key, name))
+        if len(added) <= BULK_ADD:
+            for name in added:
+                self.add(name)
+            if len(self._heap) + len(self._run) - self._next > 2 * len(wanted) + 64:
+                self._rebuild([])
+            return added
+        self._members.update(added)
+        self._rebuild([(self._key(name), name) for name in added])
         return added
+
+    def _rebuild(self, entries: list[tuple[Any, str]]) -> None:
+        """One sorted run of the live entries and ``entries`` (a heap of none)."""
+        members = self._members
+        entries += (e for e in self._run[self._next :] if e[1] in members)
+        entries += (e for e in self._heap if e[1] in members)
+        entries.sort()
+        self._run, self._next, self._heap = entries, 0, []

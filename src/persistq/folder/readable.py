@@ -126,7 +126,7 @@ class FolderReader(FolderQueueBase):
 
     def _here(self) -> ReaderProcess:
         process = self._process
-        if process is None or process.pid != os.getpid():
+        if process is None or not process.here:
             process = self._process = ReaderProcess(self)
             weakref.finalize(self, process.close)  # a reader never disposed frees its watch
         return process
@@ -139,7 +139,7 @@ class FolderReader(FolderQueueBase):
         for now: a retry not due yet, a file still written or not yet stable (0 before
         its first ``get``). A reader with none held back and nothing to hand out is idle."""
         process = self._process
-        if process is None or process.pid != os.getpid():
+        if process is None or not process.here:
             return 0
         return len(process.view.deferred)
 
@@ -206,7 +206,7 @@ class FolderReader(FolderQueueBase):
             # An open producer's liveness is also judged by its heartbeat: keep them all.
             self._remove_stale_heartbeats(listing[Kind.HEARTBEAT], held)
         process = self._process
-        if process is not None and process.pid == os.getpid():
+        if process is not None and process.here:
             for path in restored:
                 process.view.offer(os.path.basename(path))
         return restored
@@ -233,7 +233,7 @@ class FolderReader(FolderQueueBase):
     def dispose(self) -> None:
         """Stop using the queue: stop the observer and heartbeat (claims stay as they are)."""
         process, self._process = self._process, None
-        if process is not None and process.pid == os.getpid():
+        if process is not None and process.here:
             process.close()
 
     def _failure(self) -> UpstreamFailureError:

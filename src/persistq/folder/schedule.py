@@ -49,6 +49,10 @@ class Step:
     action: Action
     seconds: float = 0.0
     on_events: bool = False
+    holds_for: float = 0.0
+    """CLAIM: for this many seconds the answer stays CLAIM as long as the index stays
+    ready and no other fact changes (no event arrives, no held-back name comes due), so
+    a reader may claim again without asking."""
 
 
 @attrs.frozen
@@ -117,7 +121,8 @@ class WakeSchedule:
         if self._listing_due(facts):
             return Step(Action.LIST)
         if facts.ready:
-            return Step(Action.CLAIM)
+            listed = facts.now if self.last_listing is None else self.last_listing
+            return Step(Action.CLAIM, holds_for=listed + FULL_RESCAN_SECONDS - facts.now)
         if facts.set_aside:
             return Step(Action.LIST)
         if facts.all_done and facts.next_due is None:

@@ -7,6 +7,7 @@ the listing ran is kept (the listing may have begun before the file arrived).
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,15 @@ from persistq.folder.producers import MarkerBook
 from persistq.folder.schedule import Deferrals, Stability
 from persistq.folder.schedule import count_missed as missed_among
 from persistq.folder.waking import Watcher
-from persistq.folder.writers import RECHECK_SECONDS, leases_work, open_for_writing
+from persistq.folder.writers import RECHECK_SECONDS, Writing, check_writing, leases_work
+
+
+class Vetting(enum.Enum):
+    """What :meth:`FolderView.vet` says of a name about to be claimed."""
+
+    HELD = "held back for now (deferred)"
+    REGULAR = "claim it: a regular file, no writer on this host"
+    UNCHECKED = "claim it: no writer known, and the claim checks the file's type"
 
 
 class FolderView:
@@ -49,6 +58,10 @@ class FolderView:
         self.writing: set[str] = set()
         """Names found open for writing: claimed once closed (an event, or a recheck)."""
         self.listings = 0
+        self.refused: set[str] = set()
+        """Names a claim found no regular file: events of them are ignored until the
+        next listing (whose type check judges them), or each give-back would announce
+        the name again."""
         self.claims = 0
         """How many wip files the last listing found (of any owner)."""
 
@@ -78,12 +91,25 @@ class FolderView:
             if appeared and name in self.writing:  # closed after writing: look again now
                 self.writing.discard(name)
                 self.deferred.defer(name, 0.0)
-            elif appeared:
+            elif appeared and name not in self.refused:
                 self.offer(name)
             else:
                 self.index.discard(name)
         elif kind is Kind.MARKER and appeared:
             self.markers.note(name)
+
+    def refuse(self, name: str) -> None:
+        """Note that ``name`` is no regular file (see :attr:`refused`)."""
+        self.refused.add(name)
+        self.index.discard(name)
+
+    def settled(self, now: float) -> bool:
+        """Whether nothing changed what the reader knows: no event waits to be taken
+        and no held-back name has come due."""
+        if self.watcher is not None and self.watcher.pending:
+            return False
+        due = self.deferred.next_due()
+        return due is None or due > now
 
     def take_events(self, now: float) -> None:
         """Apply the events that arrived, and index the held-back names now due."""
@@ -118,6 +144,7 @@ class FolderView:
             elif kind is Kind.WIP:
                 claims += 1
         self.claims = claims
+        self.refused.clear()
         self.markers.replace(markers)
         listed = set(messages)
         self.deferred.keep_only(listed)
@@ -144,29 +171,34 @@ class FolderView:
                 continue
         return missed_among(ages)
 
-    def hold_while_written(self, name: str) -> bool:
-        """True (and deferred) if a process of this host still has ``name`` open for
-        writing; it is looked at again when closed, or after a short while."""
+    def vet(self, name: str) -> Vetting:
+        """Whether ``name`` may be claimed now: HELD (and deferred) while a process of
+        this host has it open for writing (looked at again when closed, or after a
+        short while) or, with ``stable_after``, while it still changes or is gone."""
+        writing = self._writing(name)
+        if writing is Writing.YES:
+            self.writing.add(name)
+            self.deferred.defer(name, time.monotonic() + RECHECK_SECONDS)
+            return Vetting.HELD
+        self.writing.discard(name)
+        if self.stability is not None and self._changing(self.stability, name):
+            return Vetting.HELD
+        return Vetting.REGULAR if writing is Writing.NO else Vetting.UNCHECKED
+
+    def _writing(self, name: str) -> Writing:
         if self._leases is None:
             self._leases = leases_work(self.folder)
-        if not self._leases or not open_for_writing(os.path.join(self.folder, name)):
-            self.writing.discard(name)
-            return False
-        self.writing.add(name)
-        self.deferred.defer(name, time.monotonic() + RECHECK_SECONDS)
-        return True
+        if not self._leases:
+            return Writing.UNKNOWN
+        return check_writing(os.path.join(self.folder, name))
 
-    def hold_until_stable(self, name: str) -> bool:
-        """With ``stable_after``: True (and deferred) if ``name`` still changes or is gone."""
-        if self.stability is None:
-            return False
+    def _changing(self, stability: Stability, name: str) -> bool:
         try:
             st = os.stat(os.path.join(self.folder, name))
         except FileNotFoundError:
-            self.stability.forget(name)
+            stability.forget(name)
             return True
-        now = time.monotonic()
-        due = self.stability.check(name, (st.st_size, st.st_mtime_ns), now)
+        due = stability.check(name, (st.st_size, st.st_mtime_ns), time.monotonic())
         if due is None:
             return False
         self.deferred.defer(name, due)

@@ -174,6 +174,13 @@ class Watcher:
             names, c.names = c.names, []
         return names
 
+    @property
+    def pending(self) -> bool:
+        """Whether events arrived that :meth:`take` has not returned yet."""
+        if self._inotify is not None:
+            return self._inotify.pending
+        return bool(self._collector.names)
+
     def wait(self, timeout: float) -> bool:
         """Block until an event arrives or ``timeout`` seconds pass; True on an event."""
         if self._inotify is not None:

@@ -11,6 +11,7 @@ the way to wait for writers, as it is for writers on other hosts.
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import fcntl
 import logging
@@ -27,6 +28,7 @@ RECHECK_SECONDS = 0.25
 
 _F_SETLEASE: int | None = getattr(fcntl, "F_SETLEASE", None)
 _BUSY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
+_PROBE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 def leases_work(folder: str) -> bool:
@@ -66,24 +68,38 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def open_for_writing(path: str) -> bool:
-    """True if some process of this host has ``path`` open for writing (the file is
-    still being written in place); False if not, if it is gone, or if this cannot be
-    told here."""
+class Writing(enum.Enum):
+    """What a lease on a file tells of it."""
+
+    NO = "a regular file no process of this host has open for writing"
+    YES = "some process of this host has it open for writing"
+    UNKNOWN = "cannot tell here (no leases, not a regular file, not ours, or gone)"
+
+
+def check_writing(path: str) -> Writing:
+    """Whether some process of this host has ``path`` open for writing (the file is
+    still being written in place). :attr:`Writing.NO` also proves ``path`` a regular
+    file and no symbolic link (a lease is only granted on one, and the file is opened
+    with ``O_NOFOLLOW``). Three calls: open, fcntl, close."""
     if _F_SETLEASE is None:
-        return False
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        return Writing.UNKNOWN
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        return exc.errno in _BUSY  # a writer's lease is being broken: it is in use
+        fd = os.open(path, _PROBE_FLAGS)
+    except OSError as exc:  # busy: a writer's lease is being broken, it is in use
+        return Writing.YES if exc.errno in _BUSY else Writing.UNKNOWN
     try:
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
     except OSError as exc:
         if exc.errno in _BUSY:
-            return True
+            return Writing.YES
         log.debug("cannot take a lease on %s (%s): no writer known", path, exc)
-        return False
+        return Writing.UNKNOWN
     finally:
         os.close(fd)  # releases the lease with the descriptor
-    return False
+    return Writing.NO
+
+
+def open_for_writing(path: str) -> bool:
+    """True if some process of this host has ``path`` open for writing; False if not,
+    if it is gone, or if this cannot be told here."""
+    return check_writing(path) is Writing.YES
