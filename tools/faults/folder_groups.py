@@ -64,11 +64,12 @@ def consume(queue: str, done: str, workdir: str, run: str, die_after: int) -> No
     ledger, claims = (os.open(os.path.join(workdir, f), flags, 0o644) for f in FILES[:2])
     calls = 0
     while True:
+        asked = time.monotonic()  # before the DONE decision (its return waits for watchdog)
         try:
             wips = next(reader)
         except StopIteration:  # DONE
             with open(os.path.join(workdir, FILES[3]), "a") as ends:
-                ends.write(f"{run} {os.getpid()} {time.monotonic()}\n")
+                ends.write(f"{run} {os.getpid()} {asked}\n")
             return
         names = [os.path.basename(reader.original_filename_from_wip(w)) for w in wips]
         os.write(claims, f"{run} {os.getpid()} {','.join(names)}\n".encode())
@@ -85,7 +86,7 @@ def consume(queue: str, done: str, workdir: str, run: str, die_after: int) -> No
 
 FILES = ("ledger.txt", "claims.txt", "kills.txt", "ends.txt")
 """Loads, claims, self-kills (and when, just before), consumers that got DONE (and
-when, just after); times on CLOCK_MONOTONIC, one clock for every process."""
+when they asked for it); times on CLOCK_MONOTONIC, one clock for every process."""
 
 
 def pipeline(run_dir: str, queue: str, done: str, source: str, workdir: str, die: str) -> None:
@@ -181,10 +182,11 @@ def _audit_groups(claims: Path, report: ChainReport) -> None:
 
 
 def _died_after_the_others_finished(workdir: Path, run: str) -> bool:
-    """Whether, in ``run``, every other consumer had got DONE before a consumer killed
-    itself. The group it held is then for the next run to take back: a reader takes
-    back the claims of owners that are gone when it decides DONE, and this owner still
-    ran then (it claimed the group late, say, while the other finished the rest)."""
+    """Whether, in ``run``, every other consumer had asked for its DONE before a
+    consumer killed itself. The group it held may then be for the next run to take
+    back: a reader takes back the claims of owners that are gone when it decides DONE,
+    and this owner may still have run then (it claimed the group late, say, while the
+    other finished the rest). A DONE asked for after the death must have taken it back."""
     died = [float(line.split()[2]) for line in _lines(workdir / FILES[2], run)]
     ended = [float(line.split()[2]) for line in _lines(workdir / FILES[3], run)]
     return bool(died and ended) and max(ended) < min(died)
