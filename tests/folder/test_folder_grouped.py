@@ -14,6 +14,7 @@ from persistq import DONE, ReadableGroupedFileFolderQueue, WritableFolderQueue
 from persistq.folder import claimer, files, readable
 from persistq.folder.grouped import GroupIndex
 from persistq.folder.names import Kind, Owner, classify, wip_name
+from persistq.folder.recovery import abandoned
 from tests.cli.helpers import dead_pid
 
 pytestmark = pytest.mark.timeout(30)
@@ -155,11 +156,10 @@ def test_two_readers_finishing_a_dead_owners_group_at_once_both_go_on(
     (qdir / wip_name("g1_east.tsv", dead, 1)).write_text("east")
     (done / "g1_west.tsv").write_text("west")
     first, second = reader(qdir, done), reader(qdir, done)
-    real_abandoned = readable.abandoned
 
     def seen_then_finished_by_the_other(*args: object) -> object:
-        claims = real_abandoned(*args)  # type: ignore[arg-type]
-        monkeypatch.setattr(readable, "abandoned", real_abandoned)
+        claims = abandoned(*args)  # type: ignore[arg-type]
+        monkeypatch.setattr(readable, "abandoned", abandoned)
         first.recover_abandoned()  # finishes the group meanwhile
         return claims
 

@@ -254,11 +254,11 @@ class ReadableGroupedFileFolderQueue(FolderReader):
                 members[0].why,
             )
             for claim in members:
-                wip = os.path.join(self.path, claim.wip)
+                claimed = os.path.join(self.path, claim.wip)
                 try:
-                    super().task_done(wip)
+                    super().task_done(claimed)
                 except FileNotFoundError:
-                    if os.path.lexists(wip):
+                    if os.path.lexists(claimed):
                         raise
                     # another reader finished it first (both saw the dead owner's claims)
         return back
