@@ -678,28 +678,3 @@ def test_pausing_and_stopping_watches_under_load_logs_no_error(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
         "another error"
     ]
-
-
-def test_stopping_a_watch_does_not_wait_for_the_observer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # watchdog's stop can wait (half a second for an unpaired move event): a reader
-    # answering DONE, or disposed, does not wait with it.
-    watcher = Watcher(str(tmp_path), "native", 0.1)
-    observer = watcher._observer
-    assert observer is not None
-    release, stopped = threading.Event(), threading.Event()
-    real_stop = observer.stop
-
-    def slow_stop() -> None:
-        release.wait(timeout=30)
-        real_stop()
-        stopped.set()
-
-    monkeypatch.setattr(observer, "stop", slow_stop)
-    watcher.stop()  # returns while the observer is still stopping
-    assert not stopped.is_set()
-    release.set()
-    assert stopped.wait(timeout=30)
-    observer.join(timeout=30)
-    assert not observer.is_alive()

@@ -154,21 +154,12 @@ class Watcher:
         return self._collector.wake.wait(max(timeout, 0.0))
 
     def stop(self) -> None:
-        """Stop the observer (idempotent) without waiting for it: its threads end on
-        their own, as soon as watchdog lets them. An inotify emitter holds an unpaired
-        move event (a file moved out of the folder, to ``done/`` say) for half a second,
-        and its stop waits for that; waiting here made every DONE take that long."""
+        """Stop the observer thread (idempotent)."""
         obs, self._observer, self._watch = self._observer, None, None
         if obs is not None:
-            threading.Thread(
-                target=_stop_observer, args=(obs,), name="persistq watch stop", daemon=True
-            ).start()
-
-
-def _stop_observer(obs: BaseObserver) -> None:
-    obs.stop()
-    if obs.is_alive():
-        obs.join(timeout=5)
+            obs.stop()
+            if obs.is_alive() and obs is not threading.current_thread():
+                obs.join(timeout=5)
 
 
 SortKey: TypeAlias = Callable[[str], object]
