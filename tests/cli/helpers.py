@@ -1,12 +1,17 @@
-"""Running the ``persistq`` command as a subprocess, and building pickup directories."""
+"""Running the ``persistq`` command (as a subprocess, or in this process), and building
+pickup directories."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 
+from persistq.cli import main
 from persistq.journal.naming import journal_file_name
 from persistq.journal.writer import JournalWriter
 
@@ -18,6 +23,32 @@ def persistq(*args: str, timeout: float = 60, stdin: str = "") -> subprocess.Com
     return subprocess.run(
         [PERSISTQ, *args], capture_output=True, text=True, timeout=timeout, input=stdin
     )
+
+
+def persistq_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``persistq ARGS`` in this process, as :func:`persistq` would (its exit code and
+    output), without an interpreter start: for checks made at every crash point. The
+    logging set-up the command makes is undone after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2))  # .buffer
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # a usage error (argparse exits)
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    text = [_written(stream) for stream in (out, err)]
+    return subprocess.CompletedProcess(["persistq", *args], code, *text)
+
+
+def _written(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    data: bytes = stream.buffer.getvalue()  # type: ignore[attr-defined]
+    return data.decode("utf-8").replace("\r\n", "\n")  # as text=True reads it
 
 
 def dead_pid() -> int:

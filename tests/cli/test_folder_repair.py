@@ -17,7 +17,7 @@ import pytest
 from persistq.cli import main
 from persistq.folder import WritableFolderQueue, files
 from persistq.folder.names import Owner, marker_kind, wip_name
-from tests.cli.helpers import dead_pid, persistq
+from tests.cli.helpers import dead_pid, persistq, persistq_here
 from tests.crashpoints import crash_points, python_argv, require_strace
 
 pytestmark = pytest.mark.timeout(120)
@@ -136,7 +136,7 @@ def test_reset_killed_at_any_point_leaves_no_marker_of_its_own(tmp_path: Path) -
         points += 1
         markers = [n for n in os.listdir(q) if marker_kind(n)]
         assert markers in ([], ["p1.helo"]), f"{point}: {markers}"
-        again = persistq("reset", "--yes", str(q))  # a second reset finishes the job
+        again = persistq_here("reset", "--yes", str(q))  # a second reset finishes the job
         assert again.returncode == 0, again.stderr
         assert sorted(os.listdir(q)) == ["a.tsv"], point
     assert points >= 4
@@ -180,8 +180,8 @@ def test_requeue_killed_at_any_point_loses_and_doubles_nothing(tmp_path: Path) -
         f_places = [p for p in (q / "f.tsv", q / "failed" / "f.tsv") if p.exists()]
         c_places = [n for n in os.listdir(q) if n.startswith("c.tsv")]
         assert len(f_places) == 1 and len(c_places) == 1, f"{point}: {f_places} {c_places}"
-        assert persistq("requeue", str(q)).returncode == 0
-        assert persistq("requeue", "--failed", str(q)).returncode == 0
+        assert persistq_here("requeue", str(q)).returncode == 0
+        assert persistq_here("requeue", "--failed", str(q)).returncode == 0
         assert sorted(n for n in os.listdir(q) if not n.startswith(".")) == [
             "c.tsv",
             "f.tsv",

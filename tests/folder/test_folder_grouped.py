@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from queue import Empty
 
 import pytest
 
 from persistq import DONE, ReadableGroupedFileFolderQueue, WritableFolderQueue
-from persistq.folder import claimer, files
+from persistq.folder import claimer, files, readable
 from persistq.folder.grouped import GroupIndex
-from persistq.folder.names import Kind, classify
+from persistq.folder.names import Kind, Owner, classify, wip_name
+from persistq.folder.recovery import abandoned
+from tests.cli.helpers import dead_pid
 
 pytestmark = pytest.mark.timeout(30)
 ITEMS = ["east", "west"]
@@ -139,3 +142,28 @@ def test_group_index() -> None:
     assert index.replace(["1a", "1b"]) == ["1a"]
     assert index.pop_batch() == ["1a", "1b"]
     assert index.incomplete() == []
+
+
+def test_two_readers_finishing_a_dead_owners_group_at_once_both_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The owner died moving its finished group: west is in done/, east still claimed.
+    # Both readers see that claim; the one that finishes second finds it gone.
+    qdir, done = tmp_path / "q", tmp_path / "done"
+    qdir.mkdir()
+    done.mkdir()
+    dead = Owner(socket.gethostname(), dead_pid(), 1)
+    (qdir / wip_name("g1_east.tsv", dead, 1)).write_text("east")
+    (done / "g1_west.tsv").write_text("west")
+    first, second = reader(qdir, done), reader(qdir, done)
+
+    def seen_then_finished_by_the_other(*args: object) -> object:
+        claims = abandoned(*args)  # type: ignore[arg-type]
+        monkeypatch.setattr(readable, "abandoned", abandoned)
+        first.recover_abandoned()  # finishes the group meanwhile
+        return claims
+
+    monkeypatch.setattr(readable, "abandoned", seen_then_finished_by_the_other)
+    assert second.recover_abandoned() == []
+    assert sorted(os.listdir(done)) == ["g1_east.tsv", "g1_west.tsv"]
+    assert not [n for n in os.listdir(qdir) if classify(n, ".tsv") is Kind.WIP]

@@ -13,7 +13,7 @@ import pytest
 from persistq import PersistentQueue
 from persistq.journal.codec import escape_field
 from persistq.pickup.layout import read_compaction
-from tests.cli.helpers import dead_pid, persistq, write_journal
+from tests.cli.helpers import dead_pid, persistq_here, write_journal
 from tests.crashpoints import crash_points, python_argv, require_strace
 
 ITEMS = 40
@@ -28,7 +28,7 @@ def library_outstanding(directory: Path) -> list[str]:
 
 
 def cli_outstanding(directory: Path) -> list[str]:
-    result = persistq("requeue", "--prefix", "items", str(directory))
+    result = persistq_here("requeue", "--prefix", "items", str(directory))
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

@@ -26,8 +26,10 @@ def journal(directory: Path, kind: str) -> Counter[str]:
 def run_until_cut(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, durability: str, seed: int, threads: int = 1
 ) -> tuple[Counter[str], Counter[str], Path]:
-    """Put and complete work from ``threads`` threads; cut power at a random moment.
-    Return what had returned (puts, task_dones) and the directory after the cut."""
+    """Put and complete work from ``threads`` threads; cut power at a random moment
+    after the first put returned (counted from then: a loaded machine may take longer
+    than the shortest wait for its first fsync). Return what had returned (puts,
+    task_dones) and the directory after the cut."""
     rng = random.Random(seed)
     run = tmp_path / "run"
     q = PersistentQueue("jobs", run, use_queue=False, durability=durability)  # type: ignore[arg-type]
@@ -35,6 +37,7 @@ def run_until_cut(
     done: Counter[str] = Counter()
     lock = threading.Lock()
     stop = threading.Event()
+    first_put = threading.Event()
 
     def work(t: int) -> None:
         for i in range(10_000):
@@ -44,6 +47,7 @@ def run_until_cut(
             q.put(item)
             with lock:
                 put[item] += 1
+            first_put.set()
             if i % 3:
                 q.task_done(item)
                 with lock:
@@ -53,6 +57,7 @@ def run_until_cut(
     pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
     for th in pool:
         th.start()
+    assert first_put.wait(timeout=30), "no put returned within 30 s"
     threading.Event().wait(rng.uniform(0.02, 0.15))
     with lock:  # what had returned, read before the cut
         returned_put, returned_done = Counter(put), Counter(done)

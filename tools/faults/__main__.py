@@ -57,17 +57,27 @@ if rabbitmq_node.installed():  # a throwaway broker node; CI installs rabbitmq-s
         FAMILIES["rabbitmq-hosts"] = [rabbitmq_hosts.run_chain]
 
 
-def campaign(family: str, kills: int, seed: int, workdir: Path) -> list[ChainReport]:
-    """Run chains of ``family`` until ``kills`` kills have landed."""
+def campaign(
+    family: str,
+    kills: int,
+    seed: int,
+    workdir: Path,
+    per_chain: int = KILLS_PER_CHAIN,
+    *,
+    every_topology: bool = False,
+) -> list[ChainReport]:
+    """Run chains of ``family``, ``per_chain`` kills each, until ``kills`` kills have
+    landed (and, with ``every_topology``, until each topology ran a whole chain)."""
     rng = random.Random(seed)
     reports: list[ChainReport] = []
     chains = FAMILIES[family]
     landed = 0
-    while landed < kills:
+    while landed < kills or (every_topology and len(reports) < len(chains)):
         run_chain = chains[len(reports) % len(chains)]
         chain_dir = workdir / f"{family}-chain{len(reports)}"
         chain_dir.mkdir(parents=True)
-        report = run_chain(chain_dir, rng, min(KILLS_PER_CHAIN, kills - landed))
+        whole = every_topology and len(reports) < len(chains)
+        report = run_chain(chain_dir, rng, per_chain if whole else min(per_chain, kills - landed))
         reports.append(report)
         landed += report.kills
     return reports

@@ -63,7 +63,14 @@ def consume(queue: str, done: str, workdir: str, run: str, die_after: int) -> No
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     ledger, claims = (os.open(os.path.join(workdir, f), flags, 0o644) for f in FILES[:2])
     calls = 0
-    for wips in reader:
+    while True:
+        asked = time.monotonic()  # before the DONE decision (its return waits for watchdog)
+        try:
+            wips = next(reader)
+        except StopIteration:  # DONE
+            with open(os.path.join(workdir, FILES[3]), "a") as ends:
+                ends.write(f"{run} {os.getpid()} {asked}\n")
+            return
         names = [os.path.basename(reader.original_filename_from_wip(w)) for w in wips]
         os.write(claims, f"{run} {os.getpid()} {','.join(names)}\n".encode())
         for wip, name in zip(wips, names, strict=True):
@@ -73,11 +80,13 @@ def consume(queue: str, done: str, workdir: str, run: str, die_after: int) -> No
             calls += 1
             if die_after and calls >= die_after and moved is None:
                 with open(os.path.join(workdir, FILES[2]), "a") as kills:
-                    kills.write(f"{run} {group_of(name)}\n")
+                    kills.write(f"{run} {group_of(name)} {time.monotonic()}\n")
                 os.kill(os.getpid(), signal.SIGKILL)
 
 
-FILES = ("ledger.txt", "claims.txt", "kills.txt")
+FILES = ("ledger.txt", "claims.txt", "kills.txt", "ends.txt")
+"""Loads, claims, self-kills (and when, just before), consumers that got DONE (and
+when they asked for it); times on CLOCK_MONOTONIC, one clock for every process."""
 
 
 def pipeline(run_dir: str, queue: str, done: str, source: str, workdir: str, die: str) -> None:
@@ -140,7 +149,8 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, groups: int = 130) 
         report.kills += len(deaths)
         if random_kill or deaths:
             report.mid_work_kills += bool(deaths or os.listdir(source) or queued_work(queue))
-        if not random_kill and (queued_work(queue) or os.listdir(source)):
+        left = queued_work(queue) or os.listdir(source)
+        if not random_kill and left and not _died_after_the_others_finished(workdir, run):
             report.violations.append(f"{run} ended with work left: {queued_work(queue)[:5]}")
         expected = KILLED_RUN_ERRORS if random_kill else ()
         report.violations += [f"{run}: {line}" for line in crashes(stderr, expected=expected)]
@@ -169,6 +179,17 @@ def _audit_groups(claims: Path, report: ChainReport) -> None:
         keys = {group_of(n) for n in members}
         if len(keys) != 1 or sorted(item_of(n) for n in members) != sorted(ITEMS):
             report.violations.append(f"{run}: PID {pid} was handed a split group: {members}")
+
+
+def _died_after_the_others_finished(workdir: Path, run: str) -> bool:
+    """Whether, in ``run``, every other consumer had asked for its DONE before a
+    consumer killed itself. The group it held may then be for the next run to take
+    back: a reader takes back the claims of owners that are gone when it decides DONE,
+    and this owner may still have run then (it claimed the group late, say, while the
+    other finished the rest). A DONE asked for after the death must have taken it back."""
+    died = [float(line.split()[2]) for line in _lines(workdir / FILES[2], run)]
+    ended = [float(line.split()[2]) for line in _lines(workdir / FILES[3], run)]
+    return bool(died and ended) and max(ended) < min(died)
 
 
 def _lines(path: Path, run: str) -> list[str]:

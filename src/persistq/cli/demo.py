@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -101,6 +100,8 @@ class Ledger:
 
 def read_ledger(database: str) -> Ledger:
     """Read the warehouse and its delivery ledger."""
+    import sqlite3  # noqa: PLC0415 - only here: every other command starts faster
+
     if not os.path.exists(database):
         return Ledger(frozenset(), (), 0, 0)
     db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)

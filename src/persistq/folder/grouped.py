@@ -261,7 +261,13 @@ class ReadableGroupedFileFolderQueue(FolderReader):
                 members[0].why,
             )
             for claim in members:
-                super().task_done(os.path.join(self.path, claim.wip))
+                claimed = os.path.join(self.path, claim.wip)
+                try:
+                    super().task_done(claimed)
+                except FileNotFoundError:
+                    if os.path.lexists(claimed):
+                        raise
+                    # another reader finished it first (both saw the dead owner's claims)
         return back
 
     def mark_all_work_done(self) -> None:
