@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from queue import Empty
 
 import pytest
 
@@ -219,3 +220,19 @@ def test_a_running_reader_takes_back_no_claim_whose_move_was_published(
     assert os.listdir(queue) == [] or all(n.startswith(".") for n in os.listdir(queue))
     assert sorted(os.listdir(done)) == ["a.tsv"]
     reader.dispose()
+
+
+def test_a_reader_takes_up_dead_owners_leftovers_at_its_first_get_not_when_made(
+    tmp_path: Path,
+) -> None:
+    """Constructing a reader changes nothing in the folder (as documented); its first
+    get finishes what dead owners left, before it claims anything."""
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    copy = queue / temp_name("a.tsv", dead_owner(), "0123456789ab")
+    copy.write_text("half a copy")
+    reader = ReadableFolderQueue(queue)
+    assert copy.exists()
+    with pytest.raises(Empty):
+        reader.get(timeout=50)
+    assert not copy.exists()

@@ -15,6 +15,7 @@ from persistq.durability import Durability
 from persistq.folder import history
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.files import remove_quietly, sync_dirs
+from persistq.folder.moves import finish_moves
 from persistq.folder.names import (
     REASON_SUFFIX,
     Kind,
@@ -125,7 +126,9 @@ class FolderAdmin(FolderQueueBase):
 
     def take_back(self, *, live: bool = False) -> list[str]:
         """Give back the claims of dead owners (with ``live``, every claim: only when
-        nothing runs); return the queued paths. Claims of live or remote owners stay."""
+        nothing runs); return the queued paths. Claims of live or remote owners stay.
+        Dead owners' half-done moves are finished or rolled back first."""
+        finish_moves(self.path, self.durability)
         restored = []
         for claim in self.claims():
             if claim.state == "dead" or live:

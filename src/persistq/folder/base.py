@@ -7,7 +7,6 @@ import os
 
 from persistq.durability import Durability, check_durability
 from persistq.folder.finishing import give_back, parse_claim
-from persistq.folder.moves import finish_moves
 from persistq.folder.names import (
     RESERVED_SUFFIXES,
     Kind,
@@ -44,7 +43,6 @@ class FolderQueueBase:
         if self.task_done_directory is not None:
             _make_folder(self.task_done_directory, "task_done_directory")
             check_apart(self.path, self.task_done_directory, "task_done_directory")
-        finish_moves(self.path, self.durability)
 
     @property
     def owner(self) -> Owner:

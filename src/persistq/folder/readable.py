@@ -187,9 +187,12 @@ class FolderReader(FolderQueueBase):
         start time. Owners this process cannot see (other hosts, other PID namespaces,
         hidden PIDs): only with ``lease_seconds``, once the owner's heartbeat (or,
         without one, the claim itself) is older than the lease. Each claim taken back
-        is logged (INFO); live owners keep their claims. Temporary files that dead
-        owners left in ``failed_directory`` (a reason file half written) are removed.
+        is logged (INFO); live owners keep their claims. First, the moves that dead
+        owners left half done in the queue folder are finished or rolled back, and
+        their temporary files there and in ``failed_directory`` (a reason file half
+        written) are removed.
         """
+        finish_moves(self.path, self.durability)
         if os.path.isdir(self.failed_directory):
             finish_moves(self.failed_directory, self.durability)
         restored: list[str] = []

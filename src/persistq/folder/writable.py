@@ -11,6 +11,7 @@ from persistq.folder import lease
 from persistq.folder.admin import purge_folder, remove_markers
 from persistq.folder.base import FolderQueueBase
 from persistq.folder.markers import new_producer_token, write_marker
+from persistq.folder.moves import finish_moves
 from persistq.folder.names import Kind, check_message_name
 from persistq.folder.placement import put_file
 from persistq.folder.tempnames import check_name_length
@@ -46,6 +47,7 @@ class WritableFolderQueue(FolderQueueBase, ClosesOrFails):
         # With a lease, readers on other hosts (or PID namespaces) judge this producer
         # dead once its heartbeat is older than the lease; kept until close() or fail().
         self._heartbeat: str | None = None
+        finish_moves(self.path, self.durability)  # a producer killed mid-put left them
         self._helo()
 
     def __getstate__(self) -> dict[str, object]:
