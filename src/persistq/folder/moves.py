@@ -13,9 +13,10 @@ claimed, or queued and still in the producer's folder), so each move keeps a *re
 5. the unlink of the source, then of the record.
 
 :func:`finish_moves` -- run by a producer when it is made, by a reader at its first
-``get`` and before DONE, and by the repairs -- takes up each record whose owner is dead (see :func:`decide`): a move that had not
-published is rolled back (its copy removed; the source stays where it was), one that
-had is finished (the source removed). Either way the file is in exactly one place.
+``get`` and before DONE, and by the repairs -- takes up each record whose owner is dead
+(see :func:`decide`): a move that had not published is rolled back (its copy removed;
+the source stays where it was), one that had is finished (the source removed). Either
+way the file is in exactly one place.
 """
 
 from __future__ import annotations
