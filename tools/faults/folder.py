@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from persistq import ReadableFolderQueue, WritableFolderQueue
@@ -75,6 +75,22 @@ def put_source(writer: WritableFolderQueue, source: str) -> None:
     writer.close()
 
 
+def lay_out(names: Iterable[str], feed: Path, *folders: Path) -> None:
+    """Make a chain's folders and write each source file of ``names`` into ``feed``
+    (its content is its name), where it waits for the run it arrives in."""
+    for directory in (feed, *folders):
+        directory.mkdir()
+    for name in names:
+        (feed / name).write_text(name)
+
+
+def arrive(names: Iterable[str], feed: Path, source: Path) -> None:
+    """Move the files of ``names`` still in ``feed`` to ``source``: a run's new files."""
+    for name in names:
+        if (feed / name).exists():
+            (feed / name).rename(source / name)
+
+
 def run_chain(
     workdir: Path, rng: random.Random, kills: int, items: int = 400, *, far: Path | None = None
 ) -> ChainReport:
@@ -85,16 +101,11 @@ def run_chain(
     names = [f"item_{i:04d}{EXTENSION}" for i in range(items)]
     feed, source, done = ((far or workdir) / d for d in ("feed", "source", "done"))
     queue = workdir / "queue"
-    for directory in (feed, source, queue, done):
-        directory.mkdir()
-    for name in names:
-        (feed / name).write_text(name)
+    lay_out(names, feed, source, queue, done)
     completed_in: dict[str, Counter[str]] = {}
     for k in range(kills + 1):
         run = f"run{k}"
-        for name in names if k == kills else names[: NEW_PER_RUN * (k + 1)]:
-            if (feed / name).exists():
-                (feed / name).rename(source / name)  # this run's new files arrive
+        arrive(names if k == kills else names[: NEW_PER_RUN * (k + 1)], feed, source)
         backlog = len(os.listdir(source)) + len(os.listdir(queue))
         before = set(os.listdir(done))
         stderr = workdir / f"{run}.stderr"

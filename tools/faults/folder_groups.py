@@ -34,7 +34,7 @@ from tools.faults.common import (
     drive_run,
     start,
 )
-from tools.faults.folder import EXTENSION, put_source, queued_work
+from tools.faults.folder import EXTENSION, arrive, lay_out, put_source, queued_work
 
 ITEMS = ("a", "b", "c")
 """The files of every group."""
@@ -121,17 +121,12 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, groups: int = 130) 
     report = ChainReport(family="grouped folder queues (kills between a group's task_done calls)")
     names = [f"g{g:04d}_{item}{EXTENSION}" for g in range(groups) for item in ITEMS]
     feed, source, queue, done = (workdir / d for d in ("feed", "source", "queue", "done"))
-    for directory in (feed, source, queue, done):
-        directory.mkdir()
-    for name in names:
-        (feed / name).write_text(name)
+    lay_out(names, feed, source, queue, done)
     completed_in: dict[str, Counter[str]] = {}
     for k in range(kills + 1):
         run = f"run{k}"
         arrived = len(ITEMS) * (NEW_PER_RUN // len(ITEMS)) * (k + 1)  # whole groups
-        for name in names if k == kills else names[:arrived]:
-            if (feed / name).exists():
-                (feed / name).rename(source / name)
+        arrive(names if k == kills else names[:arrived], feed, source)
         backlog = len(os.listdir(source)) + len(os.listdir(queue))
         mode = "clean" if k == kills else rng.choice(["random", "between", "between-only"])
         die = _deaths(mode, rng)

@@ -35,7 +35,7 @@ from tools.faults.common import (
     kill_pipeline,
     start,
 )
-from tools.faults.folder import EXTENSION, consume, put_source, queued_work
+from tools.faults.folder import EXTENSION, arrive, consume, lay_out, put_source, queued_work
 from tools.faults.pq import UNSHARE
 
 LEASE_SECONDS = 3.0
@@ -74,16 +74,11 @@ def run_chain(workdir: Path, rng: random.Random, kills: int, items: int = 400) -
     report = ChainReport(family="folder queues, two PID namespaces sharing the folder (lease)")
     names = [f"item_{i:04d}{EXTENSION}" for i in range(items)]
     feed, source, queue, done = (workdir / d for d in ("feed", "source", "queue", "done"))
-    for directory in (feed, source, queue, done):
-        directory.mkdir()
-    for name in names:
-        (feed / name).write_text(name)
+    lay_out(names, feed, source, queue, done)
     completed_in: dict[str, Counter[str]] = {}
     for k in range(kills + 1):
         run, clean = f"run{k}", k == kills
-        for name in names if clean else names[: NEW_PER_RUN * (k + 1)]:
-            if (feed / name).exists():
-                (feed / name).rename(source / name)
+        arrive(names if clean else names[: NEW_PER_RUN * (k + 1)], feed, source)
         if clean:
             time.sleep(LEASE_SECONDS)  # the killed runs' claims are free to take back now
         backlog = len(os.listdir(source)) + len(queued_work(queue))
