@@ -33,7 +33,7 @@ def count_lost_claims(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     lost: list[str] = []
     claim = files.claim
 
-    def counting(src: str, wip: str, *, regular: bool = False) -> bool:
+    def counting(src: str, wip: str, *, regular: bool = False) -> files.ClaimOutcome:
         won = claim(src, wip, regular=regular)
         if not won:
             lost.append(os.path.basename(src))

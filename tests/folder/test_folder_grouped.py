@@ -89,9 +89,9 @@ def test_partial_claim_is_rolled_back(tmp_path: Path, monkeypatch: pytest.Monkey
     r = reader(qdir)
     real_claim = files.claim
 
-    def lose_second(src: str, wip: str, *, regular: bool = False) -> bool:
+    def lose_second(src: str, wip: str, *, regular: bool = False) -> files.ClaimOutcome:
         if src.endswith("west.tsv"):
-            return False  # as if another reader had taken it
+            return files.ClaimOutcome.TAKEN  # as if another reader had taken it
         return real_claim(src, wip, regular=regular)
 
     monkeypatch.setattr(claimer, "claim", lose_second)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Container, Sequence
 import attrs
 
 from persistq.durability import Durability
-from persistq.folder.files import claim, sync_dirs
+from persistq.folder.files import ClaimOutcome, claim, sync_dirs
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ def claim_batch(
             return Missed(_roll_back(wips, restore) + tuple(names[i + 1 :]), (name,))
         if not won:
             back = _roll_back(wips, restore) + tuple(names[i + 1 :])
-            if name not in proven and os.path.lexists(os.path.join(folder, name)):
-                return Missed(back, refused=(name,))  # given back: not a regular file
+            if won is ClaimOutcome.REFUSED:
+                return Missed(back, refused=(name,))
             return Missed(back, lost=True)
         wips.append(wip)
     sync_dirs(durability, folder)

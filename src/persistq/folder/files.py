@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import enum
 import errno
 import json
 import logging
@@ -136,8 +137,19 @@ def sync_dirs(durability: Durability, *paths: str) -> None:
             fsync_directory(path)
 
 
-def claim(src: str, wip: str, *, regular: bool = False) -> bool:
-    """Rename message ``src`` to this process's ``wip`` name; False if another process won.
+class ClaimOutcome(enum.Enum):
+    """What :func:`claim` did; true only for :attr:`WON`."""
+
+    WON = "claimed"
+    TAKEN = "another process claimed it first, or took the claim back at once"
+    REFUSED = "not a regular file (a symlink, directory or FIFO): put back as it was"
+
+    def __bool__(self) -> bool:
+        return self is ClaimOutcome.WON
+
+
+def claim(src: str, wip: str, *, regular: bool = False) -> ClaimOutcome:
+    """Rename message ``src`` to this process's ``wip`` name (see :class:`ClaimOutcome`).
 
     One rename per claim; only a regular file is claimed (a symlink or directory named
     like a message is put back and left alone): an lstat after the rename checks,
@@ -154,23 +166,18 @@ def claim(src: str, wip: str, *, regular: bool = False) -> bool:
         try:
             os.rename(src, wip)
         except FileNotFoundError:
-            return False
-        if not regular and not is_regular_file(wip):
-            if os.path.lexists(wip):
-                _give_back(wip, src)
-            else:  # a reset or a reader judging this process dead took it back
+            return ClaimOutcome.TAKEN
+        if not regular:
+            try:
+                mode = os.lstat(wip).st_mode
+            except FileNotFoundError:  # a reset or a reader judging this process dead
                 log.info("%s was taken back before its claim as %s finished", src, wip)
-            return False
+                return ClaimOutcome.TAKEN
+            if not stat.S_ISREG(mode):
+                _give_back(wip, src)
+                return ClaimOutcome.REFUSED
         _held.add(wip)
-    return True
-
-
-def is_regular_file(path: str) -> bool:
-    """Whether ``path`` is a regular file itself: not a symlink, directory or device."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
+    return ClaimOutcome.WON
 
 
 def _give_back(wip: str, src: str) -> None:
