@@ -177,7 +177,7 @@ class PersistentQueue(ClosesOrFails):
         """Remove and return the next message, DONE or FAILED; raise ``queue.Empty``
         as ``queue.Queue.get`` does. DONE and FAILED never hold up ``join()``."""
         msg = self._transport.get(block, timeout)
-        if type(msg) is bytes:
+        if type(msg) is bytes and self._carry:
             return carried_message(msg, self._lines)
         if msg is DONE or msg is FAILED:
             self._transport.control_taken()
@@ -227,7 +227,7 @@ class PersistentQueue(ClosesOrFails):
 
     def __next__(self) -> Any:
         msg = self._transport.get(True, None)  # get(), one call fewer per message
-        if type(msg) is bytes:
+        if type(msg) is bytes and self._carry:
             return carried_message(msg, self._lines)
         if msg is FAILED:
             self._transport.control_taken()

@@ -113,3 +113,17 @@ def test_consumer_processes_get_the_str_put(tmp_path: Path) -> None:
         assert p.exitcode == 0
     assert sorted(got) == sorted(messages)
     assert sorted(records(tmp_path, "completed")) == sorted((m,) for m in messages)
+
+
+def test_a_bytes_message_with_a_formatter_comes_back_as_itself(tmp_path: Path) -> None:
+    """Only a queue whose str messages travel as lines reads bytes as a line: a bytes
+    message that a formatter writes as text is delivered as the bytes it was."""
+    q = PersistentQueue(
+        "blobs", tmp_path, formatter_list=[bytes.decode], converter_list=[str.encode]
+    )
+    q.put(b"raw bytes")
+    got = q.get(timeout=5)
+    assert got == b"raw bytes"
+    q.task_done(got)
+    q.dispose()
+    assert records(tmp_path, "completed") == [("raw bytes",)]
